@@ -1,0 +1,228 @@
+/*
+ * journal.c: intent records for multi-step operations (record layout in
+ * metadata/md-journal.h and docs/journal.md).
+ *
+ * A domain has MD_JOURNAL_SLOTS record slots.  jrnl_begin() takes a free
+ * slot and writes the record durably before the first step; jrnl_end()
+ * zeroes it after the last.  Both run with the op lock held, which also
+ * protects the slot bitmap.  A failure to clear a record is only logged:
+ * replaying a finished operation is harmless, every step being idempotent.
+ *
+ * jrnl_replay() runs at start, after the scan: every live record is rolled
+ * forward (delete, rename, link, header) or back (create), through the same
+ * *_finish() functions the operations use, then cleared.
+ */
+#include "domain/model-int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/cleanup.h"
+#include "common/fileio.h"
+#include "common/log.h"
+#include "common/banned.h"
+
+int jrnl_begin(Domain *d, MdJournalOp op, MdKv *args, int *ret_slot)
+{
+	MdJournalRecord rec = { 0 };
+	void *buf;
+	int slot = -1;
+	int r;
+
+	for (int i = 0; i < MD_JOURNAL_SLOTS; i++) {
+		if (!(d->jrnl_used & (1ull << i))) {
+			slot = i;
+			break;
+		}
+	}
+	if (slot < 0)
+		return -EAGAIN; /* only with records the last start could not replay */
+	rec.op = op;
+	rec.seq = ++d->jrnl_seq;
+	rec.time = (int64_t)time(NULL);
+	rec.args = args;
+	buf = ov_aligned_alloc(MD_JOURNAL_RECORD_SIZE);
+	r = md_journal_encode(&rec, buf, MD_JOURNAL_RECORD_SIZE);
+	if (r == 0)
+		r = d->ops->journal_write(d, (unsigned)slot, buf);
+	ov_aligned_free(buf);
+	if (r < 0)
+		return r;
+	d->jrnl_used |= 1ull << slot;
+	*ret_slot = slot;
+	return 0;
+}
+
+void jrnl_end(Domain *d, int slot)
+{
+	void *buf;
+	int r;
+
+	if (slot < 0)
+		return;
+	buf = ov_aligned_alloc(MD_JOURNAL_RECORD_SIZE);
+	memset(buf, 0, MD_JOURNAL_RECORD_SIZE);
+	r = d->ops->journal_write(d, (unsigned)slot, buf);
+	ov_aligned_free(buf);
+	if (r < 0) {
+		log_warning_errno(r, "domain '%s': clearing journal slot %d, ignoring", d->uuid,
+				  slot);
+		return; /* the slot stays busy: its record is replayed harmlessly */
+	}
+	d->jrnl_used &= ~(1ull << slot);
+}
+
+/*
+ * A header write that did not finish.  When it was turning an empty raw
+ * volume qcow2 (qemu-img create), the writer never got its answer: back to
+ * empty raw.  Otherwise the header on disk is the truth: the record follows.
+ */
+static int replay_header(Domain *d, const char *img, const char *name, bool raw_empty)
+{
+	Volume *vol = model_find_volume_locked(d, name);
+	Volume *parent = NULL;
+	MdQcow2Header hdr;
+	g_auto(OvFd) fd = -1;
+	int r;
+
+	if (!vol || vol->plain || vol->corrupt)
+		return 0;
+	if (raw_empty) {
+		g_autofree char *old_parent = g_strdup(vol->md.parent);
+		MdVolume md = vol->md;
+
+		r = d->ops->vol_truncate(d, img, name, 0);
+		if (r < 0)
+			return r;
+		if (md.format == MD_VOL_FORMAT_RAW && md.capacity == 0 && !*md.parent)
+			return 0;
+		md.format = MD_VOL_FORMAT_RAW;
+		md.capacity = 0;
+		md.parent[0] = '\0';
+		r = vol_write_md_locked(vol, &md);
+		if (r == 0 && *old_parent)
+			r = vol_fix_role_locked(d, model_find_volume_locked(d, old_parent));
+		return r;
+	}
+	fd = d->ops->vol_open(d, img, name, O_RDONLY);
+	if (fd < 0)
+		return fd;
+	r = qcow2_read_header(fd, NULL, NULL, &hdr);
+	if (r < 0)
+		return 0; /* not (yet) qcow2: the record stands */
+	if (hdr.has_backing) {
+		const char *b = strrchr(hdr.backing_name, '/');
+
+		parent = model_find_volume_locked(d, b ? b + 1 : hdr.backing_name);
+	}
+	return vol_apply_header_locked(d, vol, &hdr, parent);
+}
+
+static int replay_one(Domain *d, const MdJournalRecord *rec)
+{
+	const char *img = md_kv_get(rec->args, "image");
+	const char *vol = md_kv_get(rec->args, "volume");
+	const char *from = md_kv_get(rec->args, "from");
+	const char *to = md_kv_get(rec->args, "to");
+	const char *link_only = md_kv_get(rec->args, "link_only");
+	const char *raw_empty = md_kv_get(rec->args, "raw_empty");
+
+	switch (rec->op) {
+	case MD_JOURNAL_OP_VOL_CREATE:
+		/* The create never returned success: roll it back. */
+		if (!img || !vol)
+			return -EUCLEAN;
+		return vol_delete_finish(d, img, vol, false);
+	case MD_JOURNAL_OP_VOL_DELETE:
+		if (!img || !vol)
+			return -EUCLEAN;
+		return vol_delete_finish(d, img, vol, link_only && strcmp(link_only, "1") == 0);
+	case MD_JOURNAL_OP_VOL_RENAME:
+		if (!img || !from || !to)
+			return -EUCLEAN;
+		return vol_rename_finish(d, img, from, to);
+	case MD_JOURNAL_OP_IMG_RENAME:
+		if (!from || !to)
+			return -EUCLEAN;
+		return img_rename_finish(d, from, to);
+	case MD_JOURNAL_OP_VOL_LINK: {
+		Volume *v = vol ? model_find_volume_locked(d, vol) : NULL;
+		Image *dst = to ? model_find_image_locked(d, to) : NULL;
+
+		if (!vol || !from || !to)
+			return -EUCLEAN;
+		if (!v || !dst)
+			return 0; /* nothing left to link */
+		if (v->md.role != MD_VOL_ROLE_SHARED) {
+			MdVolume md = v->md;
+			int r;
+
+			md.role = MD_VOL_ROLE_SHARED;
+			if ((r = vol_write_md_locked(v, &md)) < 0)
+				return r;
+		}
+		{
+			int r = d->ops->vol_link(d, vol, from, to);
+
+			if (r < 0)
+				return r;
+		}
+		g_rw_lock_writer_lock(&d->lock);
+		model_link_locked(v, dst);
+		g_rw_lock_writer_unlock(&d->lock);
+		return 0;
+	}
+	case MD_JOURNAL_OP_VOL_HEADER:
+		if (!img || !vol)
+			return -EUCLEAN;
+		return replay_header(d, img, vol, raw_empty && strcmp(raw_empty, "1") == 0);
+	default:
+		return -EUCLEAN;
+	}
+}
+
+int jrnl_replay(Domain *d)
+{
+	void *buf = ov_aligned_alloc(MD_JOURNAL_RECORD_SIZE);
+	int ret = 0;
+
+	for (unsigned slot = 0; slot < MD_JOURNAL_SLOTS; slot++) {
+		MdJournalRecord rec = { 0 };
+		int r;
+
+		r = d->ops->journal_read(d, slot, buf);
+		if (r == -ENOENT)
+			break;
+		if (r < 0) {
+			ret = r;
+			break;
+		}
+		r = md_journal_decode(buf, MD_JOURNAL_RECORD_SIZE, &rec);
+		if (r == -ENODATA)
+			continue;
+		if (r < 0) {
+			log_warning("domain '%s': journal slot %u is corrupt, leaving it alone",
+				    d->uuid, slot);
+			d->jrnl_used |= 1ull << slot;
+			continue;
+		}
+		d->jrnl_seq = MAX(d->jrnl_seq, rec.seq);
+		log_info("domain '%s': finishing interrupted %s (journal slot %u)", d->uuid,
+			 md_journal_op_to_string(rec.op), slot);
+		r = replay_one(d, &rec);
+		md_journal_record_release(&rec);
+		if (r < 0) {
+			log_warning_errno(r, "domain '%s': replaying journal slot %u, retrying at "
+					  "the next start",
+					  d->uuid, slot);
+			d->jrnl_used |= 1ull << slot;
+			continue;
+		}
+		d->jrnl_used |= 1ull << slot;
+		jrnl_end(d, (int)slot);
+	}
+	ov_aligned_free(buf);
+	return ret;
+}

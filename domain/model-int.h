@@ -1,0 +1,197 @@
+/*
+ * model-int: the model's structures, private to domain/.
+ *
+ * Lock order: Domain.op_lock before Domain.lock (the rwlock); Storage.lock
+ * is never taken while holding either.  Fields say which lock protects them.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+#include "domain/model.h"
+#include "metadata/md-domain.h"
+#include "metadata/md-journal.h"
+#include "metadata/md-kv.h"
+#include "metadata/md-qcow2.h"
+#include "metadata/md-volume.h"
+
+/* oVirt's image of an ISO domain's files (reference section 1). */
+#define ISO_IMAGE_UUID "11111111-1111-1111-1111-111111111111"
+#define REMOVE_ME_PREFIX "_remove_me_"
+#define JOURNAL_FILE "ovstore.journal"
+
+typedef struct DomainBackend DomainBackend;
+
+typedef struct Problem {
+	char *path;
+	char *error;
+} Problem;
+
+struct Storage {
+	StorageOptions opt; /* paths owned */
+	LeaseManager *leases;
+	GRWLock lock;	     /* protects the fields below */
+	GHashTable *pools;   /* uuid -> Pool* (owned) */
+	GHashTable *domains; /* uuid -> Domain* (owned) */
+	GHashTable *seen;    /* domain dir path -> NULL: considered already */
+	GPtrArray *problems; /* Problem* */
+	gint64 last_scan;    /* monotonic µs */
+	GMutex scan_lock;    /* serialises scans */
+};
+
+struct Pool {
+	Storage *st;
+	char uuid[37];
+	Domain *master;	    /* protected by st->lock */
+	GPtrArray *domains; /* Domain*, protected by st->lock */
+};
+
+struct Domain {
+	Storage *st;
+	Pool *pool;
+	const DomainBackend *ops;
+	char uuid[37];
+	char *dir;	/* <storage path>/<sdUUID> */
+	int dir_fd;	/* the domain directory */
+	int images_fd;	/* <dir>/images */
+	int journal_fd; /* dom_md/ovstore.journal, -1 when read-only */
+	int version;
+	uint32_t block_size;
+	uint32_t alignment;
+	bool iso;
+	bool master;
+
+	GMutex op_lock; /* serialises metadata changes */
+	GRWLock lock;	/* protects everything below */
+	MdKv *kv;
+	MdDomainInfo *info;
+	GHashTable *images;  /* name -> Image* (a reference each) */
+	GHashTable *volumes; /* name -> Volume* (a reference each) */
+
+	/* journal, protected by op_lock */
+	uint64_t jrnl_seq;
+	uint64_t jrnl_used; /* bitmap of busy slots */
+};
+
+struct Image {
+	gint refs;
+	Domain *dom;
+	char *name;	    /* protected by dom->lock */
+	bool dead;	    /* protected by dom->lock */
+	GPtrArray *volumes; /* Volume* linked here (no reference), protected by dom->lock */
+};
+
+struct Volume {
+	gint refs;
+	Domain *dom;
+	char *name;	   /* protected by dom->lock */
+	GPtrArray *images; /* Image* it is linked into (no reference), protected by dom->lock */
+	MdVolume md;	   /* protected by dom->lock */
+	bool corrupt;	   /* protected by dom->lock */
+	bool plain;	   /* ISO file: no metadata record, no lease */
+	bool dead;	   /* protected by dom->lock */
+	gint n_writers;	   /* handles open for write; changed under op_lock */
+	gint cluster_size; /* qcow2 cluster size, 0 unknown; atomic */
+};
+
+struct VolHandle {
+	Volume *vol; /* a reference */
+	int fd;
+	int flags;
+	bool write;
+};
+
+/*
+ * What a storage backend does to the bytes on disk; the generic code in
+ * volume.c/image.c decides the order, the journal and the model updates.
+ * Names passed in are validated; every function returns -errno.
+ */
+struct DomainBackend {
+	const char *type; /* "file", "block" */
+	/* Loads images and volumes into the (empty) tables. */
+	int (*scan)(Domain *d);
+	int (*image_create)(Domain *d, const char *img, uid_t uid, gid_t gid);
+	int (*image_remove)(Domain *d, const char *img);
+	int (*image_rename)(Domain *d, const char *from, const char *to);
+	int (*image_stat)(Domain *d, const char *img, struct stat *ret);
+	int (*image_chmod)(Domain *d, const char *img, mode_t mode);
+	int (*image_chown)(Domain *d, const char *img, uid_t uid, gid_t gid);
+	/* The volume's data object, empty; -EEXIST when it exists. */
+	int (*vol_create)(Domain *d, const char *img, const char *vol, mode_t mode, uid_t uid,
+			  gid_t gid);
+	int (*vol_remove)(Domain *d, const char *img, const char *vol);
+	int (*vol_rename)(Domain *d, const char *img, const char *from, const char *to);
+	/* Links data, record and lease of vol from image `from` into `to`. */
+	int (*vol_link)(Domain *d, const char *vol, const char *from, const char *to);
+	int (*vol_open)(Domain *d, const char *img, const char *vol, int flags);
+	int (*vol_stat)(Domain *d, const char *img, const char *vol, struct stat *ret);
+	int (*vol_chmod)(Domain *d, const char *img, const char *vol, mode_t mode);
+	int (*vol_chown)(Domain *d, const char *img, const char *vol, uid_t uid, gid_t gid);
+	int (*vol_utimens)(Domain *d, const char *img, const char *vol,
+			   const struct timespec times[2]);
+	int (*vol_truncate)(Domain *d, const char *img, const char *vol, off_t size);
+	/* Writes the record of vol into image img. */
+	int (*md_write)(Domain *d, const char *img, const char *vol, const MdVolume *md);
+	int (*md_remove)(Domain *d, const char *img, const char *vol);
+	int (*lease_create)(Domain *d, const char *img, const char *vol);
+	int (*lease_remove)(Domain *d, const char *img, const char *vol);
+	int (*journal_read)(Domain *d, unsigned slot, void *buf);
+	int (*journal_write)(Domain *d, unsigned slot, const void *buf);
+	int (*statfs)(Domain *d, struct statvfs *ret);
+	/* Replaces the domain metadata (and the pool keys on a master). */
+	int (*domain_md_write)(Domain *d, const MdKv *kv);
+};
+
+extern const DomainBackend file_backend;
+
+/* model.c: building and querying the tables (callers hold the right locks). */
+Image *model_image_new(Domain *d, const char *name);
+Volume *model_volume_new(Domain *d, const char *name);
+/* Adds to d->images (takes the reference). */
+void model_add_image_locked(Domain *d, Image *img);
+void model_add_volume_locked(Domain *d, Volume *vol);
+void model_link_locked(Volume *vol, Image *img);
+void model_unlink_locked(Volume *vol, Image *img);
+Volume *model_find_volume_locked(Domain *d, const char *name);
+Image *model_find_image_locked(Domain *d, const char *name);
+/* Volumes whose parent is vol (any image); count only when ret is NULL. */
+unsigned model_children_locked(Domain *d, const char *vol, GPtrArray *ret);
+bool model_volume_in_image_locked(Volume *vol, Image *img);
+/* The image named in the record (the home of a template), or NULL. */
+Image *model_home_image_locked(Volume *vol);
+
+/* volume.c */
+/* Writes md as vol's record in every image holding it, then keeps it in memory. */
+int vol_write_md_locked(Volume *vol, MdVolume *md);
+/* Sets the role that the parent links imply (LEAF/INTERNAL; SHARED kept). */
+int vol_fix_role_locked(Domain *d, Volume *vol);
+
+/* io.c */
+/*
+ * Reads and parses the header at the start of fd (up to 2 MiB); with
+ * ret_buf, hands out the bytes read (free with ov_aligned_free).
+ */
+int qcow2_read_header(int fd, void **ret_buf, size_t *ret_len, MdQcow2Header *ret_hdr);
+/* Brings vol's record and its parents' roles in step with its header. */
+int vol_apply_header_locked(Domain *d, Volume *vol, const MdQcow2Header *hdr, Volume *parent);
+
+/* journal.c: intent records; the op lock is held. */
+int jrnl_begin(Domain *d, MdJournalOp op, MdKv *args, int *ret_slot);
+void jrnl_end(Domain *d, int slot);
+/* Rolls every live record forward or back; at start, before the scan. */
+int jrnl_replay(Domain *d);
+
+/* repair.c: derived metadata put right after a scan. */
+int dom_repair(Domain *d);
+/* Finishing steps shared by operations and journal replay. */
+int vol_rename_finish(Domain *d, const char *img, const char *from, const char *to);
+int img_rename_finish(Domain *d, const char *from, const char *to);
+int vol_delete_finish(Domain *d, const char *img, const char *vol, bool link_only);
+
+/* Increments a record generation the way oVirt does (mod 1000). */
+static inline uint32_t md_next_generation(uint32_t gen)
+{
+	return (gen + 1) % MD_VOLUME_GEN_MODULO;
+}
