@@ -1,0 +1,101 @@
+/*
+ * fs-int: private to fs/.
+ */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <fuse_lowlevel.h>
+#include <glib.h>
+
+#include "domain/model.h"
+#include "fs/fs.h"
+
+#define FS_MAX_WRITE (1024 * 1024)
+#define FS_TIMEOUT 1.0 /* entry and attr timeouts: CONTRACT's 2 s visibility */
+
+typedef enum FsPassthrough {
+	FS_PASSTHROUGH_AUTO,
+	FS_PASSTHROUGH_OFF,
+	FS_PASSTHROUGH_MAX,
+} FsPassthrough;
+
+typedef struct FsConfig {
+	unsigned uid;
+	unsigned gid;
+	char *passthrough; /* "auto" or "off" */
+	unsigned threads;
+	unsigned chunk_mb;
+	int fuse_debug;
+} FsConfig;
+
+typedef enum NodeKind {
+	NODE_ROOT,
+	NODE_POOL,
+	NODE_DOMAIN,
+	NODE_IMAGE,
+	NODE_VOLUME,
+	NODE_KIND_MAX,
+} NodeKind;
+
+/*
+ * An inode the kernel knows.  Lives while nlookup > 0 (the root always).
+ * Holds a reference on its image or volume; pools and domains live as long
+ * as the storage.
+ */
+typedef struct Node {
+	fuse_ino_t ino;
+	NodeKind kind;
+	uint64_t nlookup; /* protected by Fs.nodes_lock */
+	Pool *pool;
+	Domain *dom;
+	Image *img;   /* a reference, NODE_IMAGE */
+	Volume *vol;  /* a reference, NODE_VOLUME */
+} Node;
+
+struct Fs {
+	FsConfig cfg;
+	FsPassthrough passthrough;
+	struct fuse_args args;
+	Storage *st;
+	struct fuse_session *se;
+	char *mountpoint;
+	bool mounted;
+	bool passthrough_ok; /* the kernel took FUSE_PASSTHROUGH at INIT */
+	time_t mount_time;
+
+	GMutex nodes_lock;
+	GHashTable *by_ino; /* fuse_ino_t -> Node* (owned) */
+	GHashTable *by_obj; /* object pointer -> Node* */
+	fuse_ino_t next_ino;
+	Node *root;
+
+	atomic_ullong n_read;  /* data requests the daemon served */
+	atomic_ullong n_write;
+};
+
+/* inode.c */
+void nodes_init(Fs *fs);
+void nodes_release(Fs *fs);
+/* The node of obj (created when new) with one more lookup; for replies. */
+Node *node_lookup_ref(Fs *fs, NodeKind kind, void *obj, Pool *pool, Domain *dom);
+Node *node_get(Fs *fs, fuse_ino_t ino);
+void node_forget(Fs *fs, fuse_ino_t ino, uint64_t n);
+/* The existing node of obj, or NULL (no reference taken). */
+Node *node_peek(Fs *fs, void *obj);
+int node_stat(Fs *fs, Node *n, struct stat *ret);
+
+/* ops.c */
+extern const struct fuse_lowlevel_ops fs_ops;
+/* Frees what a worker thread kept (its read buffer). */
+void fs_thread_exit(void);
+
+/* xattr.c */
+void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		 size_t size, int flags);
+void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+/* The status JSON (storage status + what only fs/ knows). */
+char *fs_status_json(Fs *fs);
