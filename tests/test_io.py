@@ -1,0 +1,251 @@
+"""The data path: read/write/fsync (buffered and O_DIRECT), alignment,
+fallocate, SEEK_DATA/SEEK_HOLE, copy_file_range, chmod/chown, who serves I/O."""
+
+import errno
+import mmap
+import os
+import subprocess
+
+import pytest
+
+from util import ovs
+from util.ovs import errname, errno_of, mode, qemu_io, xget
+
+MiB = ovs.MiB
+
+
+def new_volume(t, fmt, size=64 * MiB, img="img", name="vol"):
+    if not os.path.isdir(t.img(img)):
+        t.mkimg(img)
+    if fmt == "raw":
+        return t.raw(img, name, size=size)
+    return t.qcow2(img, name, size=str(size))
+
+
+@pytest.mark.parametrize("cache", ["none", "writeback"])
+@pytest.mark.parametrize("fmt", ["raw", "qcow2"])
+def test_qemu_io_data(mnt, fmt, cache):
+    v = new_volume(mnt, fmt)
+    writes = [("0xa1", 0, "1M"), ("0xb2", 4 * MiB, "64k"), ("0xc3", 60 * MiB, "512")]
+    qemu_io(v, *[f"write -P {p} {o} {n}" for p, o, n in writes], "flush", fmt=fmt, cache=cache)
+    reads = [f"read -P {p} {o} {n}" for p, o, n in writes] + ["read -P 0 1M 3M"]
+    qemu_io(v, *reads, fmt=fmt, cache=cache)
+    qemu_io(v, *reads, fmt=fmt, cache="none" if cache != "none" else "writeback")
+    # the verification itself can fail
+    r = qemu_io(v, "read -P 0xee 0 4k", fmt=fmt, cache=cache, check=False)
+    assert "Pattern verification failed" in r.stdout + r.stderr
+    if fmt == "raw":
+        backing = mnt.backing("img", "vol")
+        assert ovs.read_at(backing, 0, MiB) == b"\xa1" * MiB
+        assert ovs.read_at(backing, 4 * MiB, 65536) == b"\xb2" * 65536
+        assert ovs.read_at(backing, 60 * MiB, 512) == b"\xc3" * 512
+    mnt.remount()
+    qemu_io(v, *reads, fmt=fmt, cache=cache)
+
+
+def test_plain_read_write_fsync(mnt):
+    mnt.mkimg("img")
+    v = mnt.raw("img", "vol")
+    data = os.urandom(3 * MiB + 17)
+    fd = os.open(v, os.O_RDWR)
+    try:
+        assert os.pwrite(fd, data, 12345) == len(data)
+        os.fsync(fd)
+        os.fdatasync(fd)
+        assert os.pread(fd, len(data), 12345) == data
+    finally:
+        os.close(fd)
+    assert os.stat(v).st_size == 12345 + len(data)
+    assert xget(v, "capacity") == str(12345 + len(data))
+    assert ovs.read_at(mnt.backing("img", "vol"), 12345, len(data)) == data
+
+
+def test_odirect_alignment(mnt):
+    mnt.mkimg("img")
+    v = mnt.raw("img", "vol", size=MiB)
+    buf = mmap.mmap(-1, 3 * 4096)
+    mv = memoryview(buf)
+    buf[:4096] = b"\x42" * 4096
+    fd = os.open(v, os.O_RDWR | os.O_DIRECT)
+    try:
+        assert os.pwritev(fd, [mv[:4096]], 8192) == 4096
+        assert os.preadv(fd, [mv[4096:8192]], 8192) == 4096
+        assert bytes(mv[4096:8192]) == b"\x42" * 4096
+        for what, view, off in (("offset 1", mv[:512], 1), ("size 100", mv[:100], 0),
+                                ("offset 100 size 100", mv[:100], 100)):
+            for op in (os.preadv, os.pwritev):
+                got = errno_of(op, fd, [view], off)
+                assert got == errno.EINVAL, (what, op.__name__, errname(got))
+    finally:
+        os.close(fd)
+    assert ovs.read_at(mnt.backing("img", "vol"), 0, 8192) == b"\0" * 8192
+
+
+def test_fallocate(mnt):
+    mnt.mkimg("img")
+    v = mnt.raw("img", "vol")
+    r = subprocess.run(["fallocate", "-l", "4MiB", v], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert os.stat(v).st_size == 4 * MiB
+    assert xget(v, "capacity") == str(4 * MiB)
+    b = mnt.backing("img", "vol")
+    assert os.stat(b).st_blocks * 512 >= 4 * MiB
+    ovs.write_at(v, 0, b"\x11" * (4 * MiB))
+    r = subprocess.run(["fallocate", "-p", "-o", "1MiB", "-l", "1MiB", v],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert os.stat(v).st_size == 4 * MiB
+    assert ovs.read_at(v, MiB, MiB) == b"\0" * MiB
+    assert ovs.read_at(v, 0, MiB) == b"\x11" * MiB
+    fd = os.open(b, os.O_RDONLY)
+    try:
+        assert os.lseek(fd, MiB, os.SEEK_DATA) == 2 * MiB
+    finally:
+        os.close(fd)
+
+
+def test_fallocate_internal_eperm(mnt):
+    mnt.mkimg("img")
+    base = mnt.raw("img", "base", size=MiB)
+    mnt.qcow2("img", "top", backing="base", backing_fmt="raw")
+    r = subprocess.run(["fallocate", "-l", "4MiB", base], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert os.strerror(errno.EPERM) in r.stderr, r.stderr
+    assert os.stat(base).st_size == MiB
+
+
+def segments(fd, size):
+    """[(start, end, 'data'|'hole')] by SEEK_DATA/SEEK_HOLE."""
+    out = []
+    off = 0
+    while off < size:
+        try:
+            data = os.lseek(fd, off, os.SEEK_DATA)
+        except OSError as e:
+            assert e.errno == errno.ENXIO
+            out.append((off, size, "hole"))
+            break
+        if data > off:
+            out.append((off, data, "hole"))
+        hole = os.lseek(fd, data, os.SEEK_HOLE)
+        out.append((data, hole, "data"))
+        off = hole
+    return out
+
+
+def test_seek_data_hole(mnt):
+    mnt.mkimg("img")
+    v = mnt.raw("img", "vol", size=16 * MiB)
+    ovs.write_at(v, MiB, b"\x01" * 65536)
+    ovs.write_at(v, 9 * MiB, b"\x02" * 65536)
+    b = mnt.backing("img", "vol")
+    fv, fb = os.open(v, os.O_RDONLY), os.open(b, os.O_RDONLY)
+    try:
+        got, want = segments(fv, 16 * MiB), segments(fb, 16 * MiB)
+    finally:
+        os.close(fv)
+        os.close(fb)
+    assert got == want
+    assert got[0] == (0, MiB, "hole")
+    assert ("hole" in [s[2] for s in got[1:]])
+
+
+def test_copy_file_range_keeps_holes(mnt):
+    mnt.mkimg("img")
+    size = 64 * MiB
+    src = mnt.raw("img", "src", size=size)
+    d1, d2 = os.urandom(MiB), os.urandom(65536)
+    ovs.write_at(src, 16 * MiB, d1)
+    ovs.write_at(src, 40 * MiB, d2)
+    dst = mnt.raw("img", "dst")
+    fs, fd = os.open(src, os.O_RDONLY), os.open(dst, os.O_WRONLY)
+    try:
+        off = 0
+        while off < size:
+            n = os.copy_file_range(fs, fd, size - off, off, off)
+            assert n > 0, f"copy_file_range returned {n} at {off}"
+            off += n
+        os.fsync(fd)
+    finally:
+        os.close(fs)
+        os.close(fd)
+    assert os.stat(dst).st_size == size
+    assert xget(dst, "capacity") == str(size)
+    assert ovs.read_at(dst, 16 * MiB, MiB) == d1
+    assert ovs.read_at(dst, 40 * MiB, 65536) == d2
+    with open(dst, "rb") as f, open(src, "rb") as g:
+        while True:
+            a, b = f.read(4 * MiB), g.read(4 * MiB)
+            assert a == b
+            if not a:
+                break
+    # the holes were kept: about as little is allocated as in the source
+    backing = mnt.backing("img", "dst")
+    assert os.stat(backing).st_blocks * 512 <= 4 * MiB, os.stat(backing).st_blocks
+    assert os.stat(dst).st_blocks * 512 <= 4 * MiB
+
+
+def test_chmod_chown_persist(mnt):
+    mnt.mkimg("img")
+    v = mnt.raw("img", "vol")
+    os.chmod(v, 0o640)
+    os.chown(v, 107, 108)
+    os.chmod(mnt.img("img"), 0o750)
+    os.chown(mnt.img("img"), 107, 108)
+    for p in (v, mnt.backing("img", "vol")):
+        st = os.stat(p)
+        assert (mode(p), st.st_uid, st.st_gid) == (0o640, 107, 108), p
+    for p in (mnt.img("img"), mnt.backing("img")):
+        st = os.stat(p)
+        assert (mode(p), st.st_uid, st.st_gid) == (0o750, 107, 108), p
+    mnt.remount()
+    st = os.stat(v)
+    assert (mode(v), st.st_uid, st.st_gid) == (0o640, 107, 108)
+    st = os.stat(mnt.img("img"))
+    assert (mode(mnt.img("img")), st.st_uid, st.st_gid) == (0o750, 107, 108)
+
+
+def test_io_attribute(mnt):
+    mnt.mkimg("img")
+    v = mnt.raw("img", "vol", size=MiB)
+    q = mnt.qcow2("img", "q")
+    st = mnt.mount.status()
+    for p in (v, q):
+        val = xget(p, "io")
+        assert val in ("daemon", "passthrough")
+        if not st["passthrough"]:
+            assert val == "daemon"
+
+
+def test_passthrough_off(domain, make_tree):
+    t = make_tree([domain], opts=["passthrough=off"])
+    assert t.mount.status()["passthrough"] is False
+    t.mkimg("img")
+    v = t.raw("img", "vol", size=MiB)
+    assert xget(v, "io") == "daemon"
+    fd = os.open(v, os.O_RDWR)
+    try:
+        assert xget(v, "io") == "daemon"
+    finally:
+        os.close(fd)
+
+
+def test_passthrough_auto(domain, make_tree):
+    t = make_tree([domain], opts=["passthrough=auto"])
+    st = t.mount.status()
+    assert isinstance(st["passthrough"], bool)
+    t.mkimg("img")
+    v = t.raw("img", "vol", size=4 * MiB)
+    fd = os.open(v, os.O_RDWR)
+    try:
+        io = xget(v, "io")
+        assert io in ("daemon", "passthrough")
+        if not st["passthrough"]:
+            assert io == "daemon"
+        assert os.pwrite(fd, b"\x99" * 65536, MiB) == 65536
+        os.fsync(fd)
+        assert os.pread(fd, 65536, MiB) == b"\x99" * 65536
+    finally:
+        os.close(fd)
+    qemu_io(v, "read -P 0x99 1M 64k", "read -P 0 0 1M", cache="none")
+    assert ovs.read_at(t.backing("img", "vol"), MiB, 65536) == b"\x99" * 65536

@@ -1,0 +1,1 @@
+"""Helpers for the ovstore black-box suite (see tests/README.md)."""
