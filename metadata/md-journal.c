@@ -1,0 +1,276 @@
+/*
+ * md-journal: ovstore's intent records and CRC-32C.  See md-journal.h and
+ * docs/journal.md for the byte layout.
+ *
+ * Decoding is strict because we are the only writer: the payload must be
+ * exactly what md_journal_encode() produces (sorted unique keys, every line
+ * ended by '\n', zero bytes after it), so a record decodes to exactly one
+ * byte image and a torn or garbled write is never mistaken for an intent.
+ */
+#include "metadata/md-journal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <glib.h>
+
+#include "common/log.h"
+
+#include "common/banned.h"
+
+#define JOURNAL_VERSION 1
+
+/* Field offsets (docs/journal.md). */
+#define OFF_MAGIC 0
+#define OFF_VERSION 8
+#define OFF_OP 12
+#define OFF_SEQ 16
+#define OFF_TIME 24
+#define OFF_STEP 32
+#define OFF_PAYLOAD_LEN 36
+#define OFF_CRC 40
+#define OFF_RESERVED 44
+
+_Static_assert(sizeof(MD_JOURNAL_MAGIC) - 1 == 8, "journal magic is 8 bytes");
+_Static_assert(OFF_RESERVED + 4 == MD_JOURNAL_HEADER_SIZE, "journal header layout");
+_Static_assert(MD_JOURNAL_PAYLOAD_MAX + MD_JOURNAL_HEADER_SIZE == MD_JOURNAL_RECORD_SIZE,
+	       "journal record layout");
+
+/* Reflected Castagnoli polynomial 0x82f63b78, one byte at a time. */
+static const uint32_t crc32c_table[256] = {
+	0x00000000u, 0xf26b8303u, 0xe13b70f7u, 0x1350f3f4u, 0xc79a971fu, 0x35f1141cu,
+	0x26a1e7e8u, 0xd4ca64ebu, 0x8ad958cfu, 0x78b2dbccu, 0x6be22838u, 0x9989ab3bu,
+	0x4d43cfd0u, 0xbf284cd3u, 0xac78bf27u, 0x5e133c24u, 0x105ec76fu, 0xe235446cu,
+	0xf165b798u, 0x030e349bu, 0xd7c45070u, 0x25afd373u, 0x36ff2087u, 0xc494a384u,
+	0x9a879fa0u, 0x68ec1ca3u, 0x7bbcef57u, 0x89d76c54u, 0x5d1d08bfu, 0xaf768bbcu,
+	0xbc267848u, 0x4e4dfb4bu, 0x20bd8edeu, 0xd2d60dddu, 0xc186fe29u, 0x33ed7d2au,
+	0xe72719c1u, 0x154c9ac2u, 0x061c6936u, 0xf477ea35u, 0xaa64d611u, 0x580f5512u,
+	0x4b5fa6e6u, 0xb93425e5u, 0x6dfe410eu, 0x9f95c20du, 0x8cc531f9u, 0x7eaeb2fau,
+	0x30e349b1u, 0xc288cab2u, 0xd1d83946u, 0x23b3ba45u, 0xf779deaeu, 0x05125dadu,
+	0x1642ae59u, 0xe4292d5au, 0xba3a117eu, 0x4851927du, 0x5b016189u, 0xa96ae28au,
+	0x7da08661u, 0x8fcb0562u, 0x9c9bf696u, 0x6ef07595u, 0x417b1dbcu, 0xb3109ebfu,
+	0xa0406d4bu, 0x522bee48u, 0x86e18aa3u, 0x748a09a0u, 0x67dafa54u, 0x95b17957u,
+	0xcba24573u, 0x39c9c670u, 0x2a993584u, 0xd8f2b687u, 0x0c38d26cu, 0xfe53516fu,
+	0xed03a29bu, 0x1f682198u, 0x5125dad3u, 0xa34e59d0u, 0xb01eaa24u, 0x42752927u,
+	0x96bf4dccu, 0x64d4cecfu, 0x77843d3bu, 0x85efbe38u, 0xdbfc821cu, 0x2997011fu,
+	0x3ac7f2ebu, 0xc8ac71e8u, 0x1c661503u, 0xee0d9600u, 0xfd5d65f4u, 0x0f36e6f7u,
+	0x61c69362u, 0x93ad1061u, 0x80fde395u, 0x72966096u, 0xa65c047du, 0x5437877eu,
+	0x4767748au, 0xb50cf789u, 0xeb1fcbadu, 0x197448aeu, 0x0a24bb5au, 0xf84f3859u,
+	0x2c855cb2u, 0xdeeedfb1u, 0xcdbe2c45u, 0x3fd5af46u, 0x7198540du, 0x83f3d70eu,
+	0x90a324fau, 0x62c8a7f9u, 0xb602c312u, 0x44694011u, 0x5739b3e5u, 0xa55230e6u,
+	0xfb410cc2u, 0x092a8fc1u, 0x1a7a7c35u, 0xe811ff36u, 0x3cdb9bddu, 0xceb018deu,
+	0xdde0eb2au, 0x2f8b6829u, 0x82f63b78u, 0x709db87bu, 0x63cd4b8fu, 0x91a6c88cu,
+	0x456cac67u, 0xb7072f64u, 0xa457dc90u, 0x563c5f93u, 0x082f63b7u, 0xfa44e0b4u,
+	0xe9141340u, 0x1b7f9043u, 0xcfb5f4a8u, 0x3dde77abu, 0x2e8e845fu, 0xdce5075cu,
+	0x92a8fc17u, 0x60c37f14u, 0x73938ce0u, 0x81f80fe3u, 0x55326b08u, 0xa759e80bu,
+	0xb4091bffu, 0x466298fcu, 0x1871a4d8u, 0xea1a27dbu, 0xf94ad42fu, 0x0b21572cu,
+	0xdfeb33c7u, 0x2d80b0c4u, 0x3ed04330u, 0xccbbc033u, 0xa24bb5a6u, 0x502036a5u,
+	0x4370c551u, 0xb11b4652u, 0x65d122b9u, 0x97baa1bau, 0x84ea524eu, 0x7681d14du,
+	0x2892ed69u, 0xdaf96e6au, 0xc9a99d9eu, 0x3bc21e9du, 0xef087a76u, 0x1d63f975u,
+	0x0e330a81u, 0xfc588982u, 0xb21572c9u, 0x407ef1cau, 0x532e023eu, 0xa145813du,
+	0x758fe5d6u, 0x87e466d5u, 0x94b49521u, 0x66df1622u, 0x38cc2a06u, 0xcaa7a905u,
+	0xd9f75af1u, 0x2b9cd9f2u, 0xff56bd19u, 0x0d3d3e1au, 0x1e6dcdeeu, 0xec064eedu,
+	0xc38d26c4u, 0x31e6a5c7u, 0x22b65633u, 0xd0ddd530u, 0x0417b1dbu, 0xf67c32d8u,
+	0xe52cc12cu, 0x1747422fu, 0x49547e0bu, 0xbb3ffd08u, 0xa86f0efcu, 0x5a048dffu,
+	0x8ecee914u, 0x7ca56a17u, 0x6ff599e3u, 0x9d9e1ae0u, 0xd3d3e1abu, 0x21b862a8u,
+	0x32e8915cu, 0xc083125fu, 0x144976b4u, 0xe622f5b7u, 0xf5720643u, 0x07198540u,
+	0x590ab964u, 0xab613a67u, 0xb831c993u, 0x4a5a4a90u, 0x9e902e7bu, 0x6cfbad78u,
+	0x7fab5e8cu, 0x8dc0dd8fu, 0xe330a81au, 0x115b2b19u, 0x020bd8edu, 0xf0605beeu,
+	0x24aa3f05u, 0xd6c1bc06u, 0xc5914ff2u, 0x37faccf1u, 0x69e9f0d5u, 0x9b8273d6u,
+	0x88d28022u, 0x7ab90321u, 0xae7367cau, 0x5c18e4c9u, 0x4f48173du, 0xbd23943eu,
+	0xf36e6f75u, 0x0105ec76u, 0x12551f82u, 0xe03e9c81u, 0x34f4f86au, 0xc69f7b69u,
+	0xd5cf889du, 0x27a40b9eu, 0x79b737bau, 0x8bdcb4b9u, 0x988c474du, 0x6ae7c44eu,
+	0xbe2da0a5u, 0x4c4623a6u, 0x5f16d052u, 0xad7d5351u,
+};
+
+uint32_t md_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	crc = ~crc;
+	while (len--)
+		crc = crc32c_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	put_le32(p, (uint32_t)v);
+	put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* The header with the CRC field as zero, then the payload. */
+static uint32_t record_crc(const uint8_t *rec, uint32_t payload_len)
+{
+	uint8_t hdr[MD_JOURNAL_HEADER_SIZE];
+
+	memcpy(hdr, rec, sizeof(hdr));
+	put_le32(hdr + OFF_CRC, 0);
+	return md_crc32c(md_crc32c(0, hdr, sizeof(hdr)), rec + MD_JOURNAL_HEADER_SIZE,
+			 payload_len);
+}
+
+static const char *const op_names[MD_JOURNAL_OP_MAX] = {
+	[MD_JOURNAL_OP_NONE] = "none",
+	[MD_JOURNAL_OP_VOL_CREATE] = "vol-create",
+	[MD_JOURNAL_OP_VOL_DELETE] = "vol-delete",
+	[MD_JOURNAL_OP_VOL_LINK] = "vol-link",
+	[MD_JOURNAL_OP_VOL_RENAME] = "vol-rename",
+	[MD_JOURNAL_OP_IMG_RENAME] = "img-rename",
+	[MD_JOURNAL_OP_VOL_HEADER] = "vol-header",
+};
+
+const char *md_journal_op_to_string(MdJournalOp op)
+{
+	return (unsigned)op < MD_JOURNAL_OP_MAX && op_names[op] ? op_names[op] : "unknown";
+}
+
+void md_journal_record_release(MdJournalRecord *rec)
+{
+	if (!rec)
+		return;
+	md_kv_free(rec->args);
+	rec->args = NULL;
+}
+
+static int corrupt(const char *what)
+{
+	log_debug(LOG_CLASS_METADATA, "journal record: %s", what);
+	return -EUCLEAN;
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+static int decode_payload(const char *p, size_t len, MdKv **ret)
+{
+	g_autoptr(MdKv) kv = md_kv_new();
+	g_autofree char *prev = NULL;
+	const char *end = p + len;
+
+	if (memchr(p, '\0', len) || !g_utf8_validate(p, (gssize)len, NULL))
+		return corrupt("payload is not UTF-8 text");
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *eq;
+		g_autofree char *key = NULL;
+		g_autofree char *value = NULL;
+
+		if (!nl)
+			return corrupt("payload line without newline");
+		eq = memchr(p, '=', (size_t)(nl - p));
+		if (!eq || eq == p)
+			return corrupt("payload line without a key");
+		key = g_strndup(p, (gsize)(eq - p));
+		value = g_strndup(eq + 1, (gsize)(nl - eq - 1));
+		if (strcmp(key, MD_KV_CHECKSUM_KEY) == 0)
+			return corrupt("reserved key in payload");
+		if (prev && strcmp(prev, key) >= 0)
+			return corrupt("payload keys not sorted");
+		md_kv_set(kv, key, value);
+		g_free(prev);
+		prev = g_steal_pointer(&key);
+		p = nl + 1;
+	}
+	*ret = g_steal_pointer(&kv);
+	return 0;
+}
+
+int md_journal_decode(const void *buf, size_t len, MdJournalRecord *ret)
+{
+	const uint8_t *b = buf;
+	uint32_t version, op, plen;
+	MdKv *args = NULL;
+	int r;
+
+	if (!b || len < MD_JOURNAL_RECORD_SIZE)
+		return -EINVAL;
+	if (all_zero(b, MD_JOURNAL_RECORD_SIZE))
+		return -ENODATA;
+	if (memcmp(b + OFF_MAGIC, MD_JOURNAL_MAGIC, 8) != 0)
+		return corrupt("bad magic");
+	version = get_le32(b + OFF_VERSION);
+	if (version != JOURNAL_VERSION) {
+		log_debug(LOG_CLASS_METADATA, "journal record: unknown version %u", version);
+		return -EPROTONOSUPPORT;
+	}
+	plen = get_le32(b + OFF_PAYLOAD_LEN);
+	if (plen > MD_JOURNAL_PAYLOAD_MAX)
+		return corrupt("payload too long");
+	if (record_crc(b, plen) != get_le32(b + OFF_CRC))
+		return corrupt("bad checksum");
+	if (get_le32(b + OFF_RESERVED) != 0)
+		return corrupt("reserved field not zero");
+	if (!all_zero(b + MD_JOURNAL_HEADER_SIZE + plen, MD_JOURNAL_PAYLOAD_MAX - plen))
+		return corrupt("bytes after the payload not zero");
+	op = get_le32(b + OFF_OP);
+	if (op == MD_JOURNAL_OP_NONE)
+		return corrupt("no operation");
+	if (op >= MD_JOURNAL_OP_MAX) {
+		log_debug(LOG_CLASS_METADATA, "journal record: unknown operation %u", op);
+		return -EPROTONOSUPPORT;
+	}
+	r = decode_payload((const char *)b + MD_JOURNAL_HEADER_SIZE, plen, &args);
+	if (r < 0)
+		return r;
+	ret->op = (MdJournalOp)op;
+	ret->seq = get_le64(b + OFF_SEQ);
+	ret->time = (int64_t)get_le64(b + OFF_TIME);
+	ret->step = get_le32(b + OFF_STEP);
+	ret->args = args;
+	return 0;
+}
+
+int md_journal_encode(const MdJournalRecord *rec, void *buf, size_t len)
+{
+	uint8_t *b = buf;
+	g_autoptr(GString) payload = g_string_new(NULL);
+
+	if (!b || len < MD_JOURNAL_RECORD_SIZE)
+		return -EINVAL;
+	if (rec->op == MD_JOURNAL_OP_NONE || (unsigned)rec->op >= MD_JOURNAL_OP_MAX)
+		return -EINVAL;
+	for (size_t i = 0; rec->args && i < md_kv_size(rec->args); i++) {
+		const char *key = md_kv_key_at(rec->args, i);
+
+		if (!*key)
+			return -EINVAL;
+		g_string_append_printf(payload, "%s=%s\n", key, md_kv_get(rec->args, key));
+	}
+	if (payload->len > MD_JOURNAL_PAYLOAD_MAX)
+		return -ERANGE;
+
+	memset(b, 0, MD_JOURNAL_RECORD_SIZE);
+	memcpy(b + OFF_MAGIC, MD_JOURNAL_MAGIC, 8);
+	put_le32(b + OFF_VERSION, JOURNAL_VERSION);
+	put_le32(b + OFF_OP, (uint32_t)rec->op);
+	put_le64(b + OFF_SEQ, rec->seq);
+	put_le64(b + OFF_TIME, (uint64_t)rec->time);
+	put_le32(b + OFF_STEP, rec->step);
+	put_le32(b + OFF_PAYLOAD_LEN, (uint32_t)payload->len);
+	memcpy(b + MD_JOURNAL_HEADER_SIZE, payload->str, payload->len);
+	put_le32(b + OFF_CRC, record_crc(b, (uint32_t)payload->len));
+	return 0;
+}
