@@ -256,6 +256,12 @@ int img_rename(Image *img, const char *new_name)
 		goto out;
 	}
 	for (guint i = 0; i < img->volumes->len; i++) {
+		Volume *v = vol_ref(img->volumes->pdata[i]);
+
+		vol_settle_writers_locked(d, v);
+		vol_unref(v);
+	}
+	for (guint i = 0; i < img->volumes->len; i++) {
 		if (g_atomic_int_get(&((Volume *)img->volumes->pdata[i])->n_writers) > 0) {
 			r = -EBUSY; /* CONTRACT: a volume open for write */
 			goto out;

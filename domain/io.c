@@ -173,12 +173,27 @@ void vh_close(VolHandle *h)
 						  "ignoring",
 						  d->uuid, vol->name);
 		}
+		if (g_atomic_int_get(&h->flushed))
+			g_atomic_int_dec_and_test(&vol->n_flushed);
 		g_atomic_int_dec_and_test(&vol->n_writers);
+		g_cond_broadcast(&d->writers_gone);
 		g_mutex_unlock(&d->op_lock);
 	}
 	ov_close_fd(h->fd);
 	vol_unref(vol);
 	g_free(h);
+}
+
+void vh_flushed(VolHandle *h)
+{
+	if (h->write && g_atomic_int_compare_and_exchange(&h->flushed, 0, 1))
+		g_atomic_int_inc(&h->vol->n_flushed);
+}
+
+static void vh_written(VolHandle *h)
+{
+	if (g_atomic_int_get(&h->flushed) && g_atomic_int_compare_and_exchange(&h->flushed, 1, 0))
+		g_atomic_int_dec_and_test(&h->vol->n_flushed);
 }
 
 Volume *vh_volume(VolHandle *h)
@@ -307,6 +322,16 @@ static size_t header_window(Volume *vol)
 	return cs > 0 ? (size_t)cs : HEADER_WINDOW;
 }
 
+static int header_journal_begin(Domain *d, Volume *vol, bool raw_empty, int *ret_slot)
+{
+	g_autoptr(MdKv) args = md_kv_new();
+
+	md_kv_set(args, "image", model_home_image_locked(vol)->name);
+	md_kv_set(args, "volume", vol->name);
+	md_kv_set(args, "raw_empty", raw_empty ? "1" : "0");
+	return jrnl_begin(d, MD_JOURNAL_OP_VOL_HEADER, args, ret_slot);
+}
+
 /* Decides under the op lock whether this write is a header write. */
 static bool is_header_write_locked(VolHandle *h, const void *buf, size_t size, off_t off,
 				   bool *ret_raw_empty)
@@ -331,7 +356,6 @@ static ssize_t header_write(VolHandle *h, const void *buf, size_t size, off_t of
 {
 	Volume *vol = h->vol;
 	Domain *d = vol->dom;
-	g_autoptr(MdKv) args = NULL;
 	void *old = NULL;
 	size_t old_len = 0;
 	MdQcow2Header hdr;
@@ -398,11 +422,7 @@ static ssize_t header_write(VolHandle *h, const void *buf, size_t size, off_t of
 	if (r < 0)
 		goto out;
 
-	args = md_kv_new();
-	md_kv_set(args, "image", model_home_image_locked(vol)->name);
-	md_kv_set(args, "volume", vol->name);
-	md_kv_set(args, "raw_empty", raw_empty ? "1" : "0");
-	r = jrnl_begin(d, MD_JOURNAL_OP_VOL_HEADER, args, &slot);
+	r = header_journal_begin(d, vol, raw_empty, &slot);
 	if (r < 0)
 		goto out;
 	r = pwrite_full(h->fd, buf, size, off);
@@ -440,6 +460,7 @@ static ssize_t header_write(VolHandle *h, const void *buf, size_t size, off_t of
 		goto out;
 	}
 	g_atomic_int_set(&vol->cluster_size, 1 << hdr.cluster_bits);
+	vol->emptied = false;
 	jrnl_end(d, slot);
 	r = (ssize_t)size;
 out:
@@ -456,6 +477,7 @@ ssize_t vh_pwrite(VolHandle *h, const void *buf, size_t size, off_t off)
 		return -EBADF;
 	if (misaligned(h, size, off))
 		return -EINVAL;
+	vh_written(h);
 	/* Racy reads of the format are fine: header_write() decides again under the lock. */
 	if (!vol->plain && (g_atomic_int_get((gint *)&vol->md.format) == MD_VOL_FORMAT_COW
 				    ? (size_t)off < header_window(vol)
@@ -475,6 +497,7 @@ int vh_fallocate(VolHandle *h, int mode, off_t off, off_t len)
 {
 	if (!h->write)
 		return -EBADF;
+	vh_written(h);
 	return fallocate(h->fd, mode, off, len) < 0 ? ov_errno() : 0;
 }
 
@@ -515,6 +538,7 @@ ssize_t vh_copy_range(VolHandle *src, off_t src_off, VolHandle *dst, off_t dst_o
 
 	if (!dst->write)
 		return -EBADF;
+	vh_written(dst);
 	if (fstat(src->fd, &st) < 0)
 		return ov_errno();
 	/* Header writes need the checks of vh_pwrite(): let the caller copy by hand. */
@@ -577,4 +601,96 @@ ssize_t vh_copy_range(VolHandle *src, off_t src_off, VolHandle *dst, off_t dst_o
 	if (st.st_size < dst_off + (off_t)total && ftruncate(dst->fd, dst_off + (off_t)total) < 0)
 		return ov_errno();
 	return (ssize_t)total;
+}
+
+bool vol_may_pass_through(Volume *vol, int flags)
+{
+	Domain *d = vol->dom;
+	g_autofree char *img = NULL;
+	g_autofree char *name = NULL;
+	bool raw;
+	struct stat st;
+
+	if ((flags & O_ACCMODE) == O_RDONLY)
+		return true;
+	if (flags & O_TRUNC)
+		return false; /* emptied now: a qcow2 header may be next */
+	g_rw_lock_reader_lock(&d->lock);
+	if (vol->dead || vol->plain || vol->corrupt) {
+		g_rw_lock_reader_unlock(&d->lock);
+		return true;
+	}
+	raw = vol->md.format == MD_VOL_FORMAT_RAW;
+	img = g_strdup(model_home_image_locked(vol) ? model_home_image_locked(vol)->name
+						    : vol->md.image);
+	name = g_strdup(vol->name);
+	g_rw_lock_reader_unlock(&d->lock);
+	if (!raw)
+		return true; /* header changes are learnt at fsync, flush and close */
+	/* behaviour.md: only an empty raw volume turns qcow2: watch those. */
+	return d->ops->vol_stat(d, img, name, &st) == 0 && st.st_size > 0;
+}
+
+int vh_backing_fd(VolHandle *h)
+{
+	return h->fd;
+}
+
+void vh_set_unwatched(VolHandle *h)
+{
+	h->unwatched = true;
+}
+
+int vh_learn(VolHandle *h)
+{
+	Volume *vol = h->vol;
+	Domain *d = vol->dom;
+	g_autofree char *img = NULL;
+	MdQcow2Header hdr;
+	Volume *parent = NULL;
+	bool raw_empty;
+	int slot = -1;
+	int rfd;
+	int r;
+
+	if (!h->write || !h->unwatched)
+		return 0;
+	g_mutex_lock(&d->op_lock);
+	if (vol->dead || vol->plain || vol->corrupt ||
+	    (vol->md.format == MD_VOL_FORMAT_RAW && !vol->emptied)) {
+		r = 0;
+		goto out;
+	}
+	raw_empty = vol->md.format == MD_VOL_FORMAT_RAW;
+	img = g_strdup(model_home_image_locked(vol)->name);
+	rfd = d->ops->vol_open(d, img, vol->name, O_RDONLY);
+	if (rfd < 0) {
+		r = rfd;
+		goto out;
+	}
+	r = qcow2_read_header(rfd, NULL, NULL, &hdr);
+	ov_close_fd(rfd);
+	if (r < 0) {
+		/* raw bytes in an emptied raw volume are just raw; a qcow2 one broke */
+		r = raw_empty ? 0 : -EINVAL;
+		goto out;
+	}
+	r = resolve_backing_locked(d, vol, hdr.has_backing ? hdr.backing_name : "", &parent);
+	if (r < 0)
+		goto out;
+	r = header_journal_begin(d, vol, false, &slot);
+	if (r < 0)
+		goto out;
+	r = vol_apply_header_locked(d, vol, &hdr, parent);
+	if (r == 0) {
+		vol->emptied = false;
+		g_atomic_int_set(&vol->cluster_size, 1 << hdr.cluster_bits);
+		jrnl_end(d, slot);
+	}
+out:
+	if (r < 0)
+		log_debug(LOG_CLASS_DOMAIN, "domain '%s' volume '%s': header learnt after the "
+			  "fact breaks the rules: %s", d->uuid, vol->name, g_strerror(-r));
+	g_mutex_unlock(&d->op_lock);
+	return r;
 }

@@ -64,6 +64,7 @@ struct Domain {
 	bool master;
 
 	GMutex op_lock; /* serialises metadata changes */
+	GCond writers_gone; /* a write handle closed; waited on with op_lock */
 	GRWLock lock;	/* protects everything below */
 	MdKv *kv;
 	MdDomainInfo *info;
@@ -93,7 +94,9 @@ struct Volume {
 	bool plain;	   /* ISO file: no metadata record, no lease */
 	bool dead;	   /* protected by dom->lock */
 	gint n_writers;	   /* handles open for write; changed under op_lock */
+	gint n_flushed;	   /* of those, flushed (closing) and not written since */
 	gint cluster_size; /* qcow2 cluster size, 0 unknown; atomic */
+	bool emptied;	   /* truncated to 0 since the last header check; op_lock */
 };
 
 struct VolHandle {
@@ -101,6 +104,8 @@ struct VolHandle {
 	int fd;
 	int flags;
 	bool write;
+	bool unwatched; /* writes go around the daemon (passthrough) */
+	gint flushed;	/* 1 after a flush, 0 again at a write; counted in n_flushed */
 };
 
 /*
@@ -176,6 +181,10 @@ int vol_fix_role_locked(Domain *d, Volume *vol);
 int qcow2_read_header(int fd, void **ret_buf, size_t *ret_len, MdQcow2Header *ret_hdr);
 /* Brings vol's record and its parents' roles in step with its header. */
 int vol_apply_header_locked(Domain *d, Volume *vol, const MdQcow2Header *hdr, Volume *parent);
+
+/* Waits (op lock held, briefly dropped) while every write handle of vol is
+ * flushed and only its RELEASE is still to come. */
+void vol_settle_writers_locked(Domain *d, Volume *vol);
 
 /* journal.c: intent records; the op lock is held. */
 int jrnl_begin(Domain *d, MdJournalOp op, MdKv *args, int *ret_slot);

@@ -192,7 +192,32 @@ int vol_set_description(Volume *vol, const char *text);
 int vol_open(Volume *vol, int flags, VolHandle **ret);
 void vh_close(VolHandle *h);
 Volume *vh_volume(VolHandle *h);
+/*
+ * The handle was flushed (close(2) of one of its descriptors): unless it is
+ * written through again, its RELEASE follows, and unlink/rename wait for it
+ * rather than fail with EBUSY.
+ */
+void vh_flushed(VolHandle *h);
 bool vh_is_direct(const VolHandle *h);
+/*
+ * Whether the kernel may do the reads and writes of an open with these
+ * flags itself (FUSE passthrough), the daemon not seeing them: always for
+ * reading, and for writing unless the daemon must watch the writes (an
+ * empty raw volume, whose first bytes may be a qcow2 header to check).
+ */
+bool vol_may_pass_through(Volume *vol, int flags);
+/* The backing fd (for registering it with the kernel). */
+int vh_backing_fd(VolHandle *h);
+/* This handle's writes go around the daemon from now on (passthrough). */
+void vh_set_unwatched(VolHandle *h);
+/*
+ * For a handle whose writes the daemon did not see: brings the record in
+ * step with the bytes (qcow2 header: capacity, parent; raw: size).  A header
+ * that breaks the rules fails with CONTRACT's errors (EINVAL, EBUSY): the
+ * bytes stay as written, the record keeps its last valid state.  Called at
+ * fsync, flush and close.
+ */
+int vh_learn(VolHandle *h);
 /* Reads up to size bytes; returns the count (0 at the end) or -errno. */
 ssize_t vh_pread(VolHandle *h, void *buf, size_t size, off_t off);
 /*

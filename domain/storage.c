@@ -62,6 +62,7 @@ static void domain_free(gpointer p)
 	ov_close_fd(d->images_fd);
 	ov_close_fd(d->journal_fd);
 	g_mutex_clear(&d->op_lock);
+	g_cond_clear(&d->writers_gone);
 	g_rw_lock_clear(&d->lock);
 	g_free(d->dir);
 	g_free(d);
@@ -115,6 +116,7 @@ static int domain_probe(Storage *st, const char *dirpath, const char *name, Doma
 	d->st = st;
 	d->dir_fd = d->images_fd = d->journal_fd = -1;
 	g_mutex_init(&d->op_lock);
+	g_cond_init(&d->writers_gone);
 	g_rw_lock_init(&d->lock);
 	d->dir = g_strdup(dirpath);
 	d->ops = &file_backend;

@@ -247,6 +247,24 @@ int vol_delete_finish(Domain *d, const char *img, const char *name, bool link_on
 	return vol_fix_role_locked(d, model_find_volume_locked(d, parent));
 }
 
+/*
+ * close(2) answers after FLUSH; the kernel sends RELEASE, which closes the
+ * handle, afterwards and on its own time.  A program that closes a volume
+ * and unlinks or renames it next must not see EBUSY for a handle it no
+ * longer has: when every write handle left has been flushed (and not
+ * written through since), wait a little for their releases.
+ */
+void vol_settle_writers_locked(Domain *d, Volume *vol)
+{
+	gint64 deadline = g_get_monotonic_time() + 2 * G_TIME_SPAN_SECOND;
+
+	while (g_atomic_int_get(&vol->n_writers) > 0 &&
+	       g_atomic_int_get(&vol->n_writers) == g_atomic_int_get(&vol->n_flushed)) {
+		if (!g_cond_wait_until(&d->writers_gone, &d->op_lock, deadline))
+			break;
+	}
+}
+
 int vol_unlink(Volume *vol, Image *img)
 {
 	Domain *d = vol->dom;
@@ -260,6 +278,7 @@ int vol_unlink(Volume *vol, Image *img)
 	int r;
 
 	g_mutex_lock(&d->op_lock);
+	vol_settle_writers_locked(d, vol);
 	if (vol->dead || img->dead || !model_volume_in_image_locked(vol, img)) {
 		r = -ENOENT;
 		goto out;
@@ -436,6 +455,7 @@ int vol_rename(Volume *vol, Image *img, const char *new_name)
 	if (!name_is_valid(new_name))
 		return -EINVAL;
 	g_mutex_lock(&d->op_lock);
+	vol_settle_writers_locked(d, vol);
 	if (vol->dead || img->dead || !model_volume_in_image_locked(vol, img)) {
 		r = -ENOENT;
 		goto out;
@@ -535,6 +555,7 @@ int vol_link(Volume *vol, Image *dst)
 	if (dst->dom != d)
 		return -EXDEV;
 	g_mutex_lock(&d->op_lock);
+	vol_settle_writers_locked(d, vol);
 	if (vol->dead || dst->dead) {
 		r = -ENOENT;
 		goto out;
@@ -628,6 +649,8 @@ int vol_truncate(Volume *vol, off_t size)
 	if (r < 0)
 		goto out;
 	md = vol->md;
+	if (size == 0)
+		vol->emptied = true; /* a header may follow behind the daemon's back */
 	if (md.format == MD_VOL_FORMAT_COW) {
 		if (size != 0)
 			goto out; /* the capacity of qcow2 comes from its header */

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <fuse_lowlevel.h>
 #include <glib.h>
 
@@ -73,7 +74,20 @@ struct Fs {
 
 	atomic_ullong n_read;  /* data requests the daemon served */
 	atomic_ullong n_write;
+
+	/* passthrough.c */
+	uint64_t init_unique;  /* the INIT request's id (atomic) */
+	bool kernel_offers_pt; /* set before the INIT reply, read after */
+	GMutex pt_lock;
+	GHashTable *backings;  /* Volume* -> Backing*, protected by pt_lock */
 };
+
+/* An open volume (fuse_file_info.fh). */
+typedef struct FsFile {
+	VolHandle *h;
+	Volume *vol;	  /* borrowed from h */
+	bool passthrough; /* the kernel does this open's I/O */
+} FsFile;
 
 /* inode.c */
 void nodes_init(Fs *fs);
@@ -90,6 +104,21 @@ int node_stat(Fs *fs, Node *n, struct stat *ret);
 extern const struct fuse_lowlevel_ops fs_ops;
 /* Frees what a worker thread kept (its read buffer). */
 void fs_thread_exit(void);
+
+/* passthrough.c */
+void pt_init(Fs *fs);
+void pt_release_all(Fs *fs);
+/* Sees each request before libfuse: notes the INIT request. */
+void pt_note_request(Fs *fs, const void *buf, size_t len);
+/* The custom writev: accepts passthrough in the INIT reply. */
+ssize_t pt_writev(Fs *fs, int fd, struct iovec *iov, int count);
+/* A backing id for vol (registered on first use); -ENOTSUP for non-regular files. */
+int pt_acquire(Fs *fs, Volume *vol, int backing_fd, int *ret_id);
+void pt_put(Fs *fs, Volume *vol);
+/* The OPEN reply: passthrough with backing_id, or direct I/O with parallel writes. */
+int pt_reply_open(fuse_req_t req, uint64_t fh, bool passthrough, int backing_id, bool direct);
+/* The tier a volume opened now (read-write) gets: "passthrough" or "daemon". */
+const char *fs_volume_io(Fs *fs, Volume *vol);
 
 /* xattr.c */
 void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);

@@ -698,11 +698,34 @@ static int new_volume(fuse_req_t req, Node *dir, const char *name, mode_t mode,
 	return img_volume_create(img, name, mode, ret);
 }
 
-static void set_open(struct fuse_file_info *fi, VolHandle *h)
+#define FILE_OF(fi) ((FsFile *)(uintptr_t)(fi)->fh)
+#define HANDLE_OF(fi) (FILE_OF(fi)->h)
+
+static void file_close(Fs *fs, FsFile *f)
 {
-	fi->fh = (uintptr_t)h;
-	fi->keep_cache = 0;
-	fi->direct_io = 0;
+	if (f->passthrough)
+		pt_put(fs, f->vol);
+	vh_close(f->h);
+	g_free(f);
+}
+
+/*
+ * Picks the tier of an open (README "data path"): the kernel does the I/O
+ * itself (passthrough) where the daemon need not watch the writes and the
+ * mount can; otherwise the daemon serves it.
+ */
+static FsFile *file_new(Fs *fs, VolHandle *h, int flags, int *ret_backing_id)
+{
+	FsFile *f = g_new0(FsFile, 1);
+
+	f->h = h;
+	f->vol = vh_volume(h);
+	if (fs->passthrough_ok && vol_may_pass_through(f->vol, flags) &&
+	    pt_acquire(fs, f->vol, vh_backing_fd(h), ret_backing_id) == 0) {
+		f->passthrough = true;
+		vh_set_unwatched(h);
+	}
+	return f;
 }
 
 static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -738,10 +761,19 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		reply_err(req, r);
 		return;
 	}
-	set_open(fi, h);
-	if (fuse_reply_create(req, &e, fi) != 0) {
-		vh_close(h);
-		node_forget(fs, n->ino, 1);
+	/* A new volume is empty: the daemon watches its first bytes (no passthrough). */
+	{
+		FsFile *f = g_new0(FsFile, 1);
+
+		f->h = h;
+		f->vol = vh_volume(h);
+		fi->fh = (uintptr_t)f;
+		fi->direct_io = 0;
+		fi->keep_cache = 0;
+		if (fuse_reply_create(req, &e, fi) != 0) {
+			file_close(fs, f);
+			node_forget(fs, n->ino, 1);
+		}
 	}
 }
 
@@ -767,6 +799,8 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	Node *n = get_node(req, ino);
 	VolHandle *h = NULL;
+	FsFile *f;
+	int backing_id = -1;
 	int r;
 
 	if (!n)
@@ -776,22 +810,23 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	r = vol_open(n->vol, fi->flags, &h);
-	log_debug(LOG_CLASS_FS, "open inode %" PRIu64 " flags 0x%x: %d", (uint64_t)ino, fi->flags,
-		  r);
 	if (r < 0) {
 		reply_err(req, r);
 		return;
 	}
-	set_open(fi, h);
-	if (fuse_reply_open(req, fi) != 0)
-		vh_close(h);
+	f = file_new(FS(req), h, fi->flags, &backing_id);
+	log_debug(LOG_CLASS_FS, "open inode %" PRIu64 " flags 0x%x: %s", (uint64_t)ino,
+		  fi->flags, f->passthrough ? "passthrough" : "daemon");
+	if (pt_reply_open(req, (uintptr_t)f, f->passthrough, backing_id,
+			  (fi->flags & O_DIRECT) != 0) != 0)
+		file_close(FS(req), f);
 }
 
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	Fs *fs = FS(req);
-	VolHandle *h = (VolHandle *)(uintptr_t)fi->fh;
+	VolHandle *h = HANDLE_OF(fi);
 	ssize_t n;
 
 	(void)ino;
@@ -809,7 +844,7 @@ static void fs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
 			 struct fuse_file_info *fi)
 {
 	Fs *fs = FS(req);
-	VolHandle *h = (VolHandle *)(uintptr_t)fi->fh;
+	VolHandle *h = HANDLE_OF(fi);
 	size_t size = fuse_buf_size(bufv);
 	const struct fuse_buf *b = &bufv->buf[bufv->idx];
 	ssize_t n;
@@ -835,31 +870,45 @@ static void fs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
 		fuse_reply_write(req, (size_t)n);
 }
 
+/*
+ * Writes the daemon did not see (passthrough) reach the metadata here, at
+ * close(2) and fsync(2): a qcow2 header that breaks the rules fails them
+ * (behaviour.md).
+ */
 static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	int r;
+
 	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0);
+	r = vh_learn(HANDLE_OF(fi));
+	vh_flushed(HANDLE_OF(fi));
+	reply_err(req, r);
 }
 
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	vh_close((VolHandle *)(uintptr_t)fi->fh);
+	(void)vh_learn(HANDLE_OF(fi)); /* reported at flush already */
+	file_close(FS(req), FILE_OF(fi));
 	fuse_reply_err(req, 0);
 }
 
 static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
+	int r;
+
 	(void)ino;
-	reply_err(req, vh_fsync((VolHandle *)(uintptr_t)fi->fh, datasync != 0));
+	r = vh_fsync(HANDLE_OF(fi), datasync != 0);
+	if (r == 0)
+		r = vh_learn(HANDLE_OF(fi));
+	reply_err(req, r);
 }
 
 static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 			 struct fuse_file_info *fi)
 {
 	(void)ino;
-	reply_err(req, vh_fallocate((VolHandle *)(uintptr_t)fi->fh, mode, off, len));
+	reply_err(req, vh_fallocate(HANDLE_OF(fi), mode, off, len));
 }
 
 static void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -868,7 +917,7 @@ static void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	off_t r;
 
 	(void)ino;
-	r = vh_lseek((VolHandle *)(uintptr_t)fi->fh, off, whence);
+	r = vh_lseek(HANDLE_OF(fi), off, whence);
 	if (r < 0)
 		reply_err(req, (int)r);
 	else
@@ -887,8 +936,7 @@ static void fs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	n = vh_copy_range((VolHandle *)(uintptr_t)fi_in->fh, off_in,
-			  (VolHandle *)(uintptr_t)fi_out->fh, off_out, len);
+	n = vh_copy_range(HANDLE_OF(fi_in), off_in, HANDLE_OF(fi_out), off_out, len);
 	if (n < 0)
 		reply_err(req, (int)n);
 	else

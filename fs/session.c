@@ -119,6 +119,7 @@ int fs_new(char **opts, const char *fsname, Fs **ret, char **ret_error)
 	fs->cfg.threads = 8;
 	fs->cfg.chunk_mb = 1024;
 	nodes_init(fs);
+	pt_init(fs);
 	fuse_opt_add_arg(&fs->args, "ovstore");
 	for (char **o = opts; o && *o; o++) {
 		fuse_opt_add_arg(&fs->args, "-o");
@@ -194,8 +195,7 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 
 static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
-	(void)userdata;
-	return writev(fd, iov, count);
+	return pt_writev(userdata, fd, iov, count);
 }
 
 static const struct fuse_custom_io custom_io = {
@@ -261,6 +261,7 @@ static void *worker_main(void *arg)
 			break;
 		}
 		fbuf.size = (size_t)n;
+		pt_note_request(w->fs, req, (size_t)n);
 		fuse_session_process_buf(se, &fbuf);
 	}
 	fs_thread_exit();
@@ -343,6 +344,7 @@ void fs_free(Fs *fs)
 		fuse_session_destroy(fs->se);
 	}
 	nodes_release(fs);
+	pt_release_all(fs);
 	fuse_opt_free_args(&fs->args);
 	g_free(fs->cfg.passthrough);
 	g_free(fs->mountpoint);

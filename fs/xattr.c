@@ -92,7 +92,7 @@ static const char *const allocations[] = { "preallocated", "sparse", "sparse" };
 static const char *const roles[] = { "leaf", "internal", "shared" };
 static const char *const legalities[] = { "legal", "illegal", "illegal" };
 
-static int volume_value(Volume *vol, Attr a, char **ret)
+static int volume_value(Fs *fs, Volume *vol, Attr a, char **ret)
 {
 	VolumeInfo info;
 
@@ -125,7 +125,7 @@ static int volume_value(Volume *vol, Attr a, char **ret)
 		*ret = g_strdup_printf("%u", info.generation);
 		break;
 	case A_IO:
-		*ret = g_strdup("daemon");
+		*ret = g_strdup(fs_volume_io(fs, vol));
 		break;
 	default:
 		return -ENODATA;
@@ -137,7 +137,7 @@ static int node_value(Fs *fs, Node *n, Attr a, char **ret)
 {
 	switch (n->kind) {
 	case NODE_VOLUME:
-		return volume_value(n->vol, a, ret);
+		return volume_value(fs, n->vol, a, ret);
 	case NODE_DOMAIN: {
 		DomainInfo info;
 

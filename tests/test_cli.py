@@ -450,3 +450,50 @@ def test_status_counts_daemon_requests(domain, make_tree):
     after = t.mount.status()["requests"]
     assert after["write"] > before["write"]
     assert after["read"] > before["read"]
+
+
+def kernel_has_passthrough():
+    """FUSE passthrough came with Linux 6.9 and needs CAP_SYS_ADMIN (root here)."""
+    major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    return (major, minor) >= (6, 9) and os.geteuid() == 0
+
+
+def test_passthrough_tier(domain, make_tree):
+    t = make_tree([domain], opts=["passthrough=auto"])
+    st = t.mount.status()
+    if not kernel_has_passthrough():
+        assert st["passthrough"] is False
+        pytest.skip("kernel without FUSE passthrough: auto falls back to the daemon")
+    assert st["passthrough"] is True
+    t.mkimg("img")
+    v = t.raw("img", "v", size=ovs.MiB)
+    # An empty raw volume may turn qcow2: the daemon watches its writes.
+    empty = t.raw("img", "e")
+    assert xget(empty, "io") == "daemon"
+    assert xget(v, "io") == "passthrough"
+    before = t.mount.status()["requests"]
+    data = os.urandom(4 * ovs.MiB)
+    ovs.write_at(v, 0, data)
+    assert ovs.read_at(v, 0, len(data)) == data
+    after = t.mount.status()["requests"]
+    assert after == before, "passthrough I/O reached the daemon"
+    assert ovs.read_at(t.backing("img", "v"), 0, len(data)) == data
+    # Writes the daemon did not see are learnt at close: the raw size.
+    assert xget(v, "capacity") == str(len(data))
+
+
+def test_passthrough_learns_qcow2_header(domain, make_tree):
+    """qemu-img resize through a passed-through qcow2 volume updates the record."""
+    if not kernel_has_passthrough():
+        pytest.skip("kernel without FUSE passthrough")
+    t = make_tree([domain], opts=["passthrough=auto"])
+    t.mkimg("img")
+    q = t.vol("img", "q")
+    r = subprocess.run(["qemu-img", "create", "-f", "qcow2", q, "64M"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert xget(q, "format") == "qcow2"
+    assert xget(q, "io") == "passthrough"
+    r = subprocess.run(["qemu-img", "resize", q, "128M"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert xget(q, "capacity") == str(128 * ovs.MiB)

@@ -71,14 +71,23 @@ def test_odirect_alignment(mnt):
         assert os.pwritev(fd, [mv[:4096]], 8192) == 4096
         assert os.preadv(fd, [mv[4096:8192]], 8192) == 4096
         assert bytes(mv[4096:8192]) == b"\x42" * 4096
-        for what, view, off in (("offset 1", mv[:512], 1), ("size 100", mv[:100], 0),
-                                ("offset 100 size 100", mv[:100], 100)):
+        # Over written data both tiers refuse what the backing storage
+        # refuses.  Over a hole only the daemon tier checks: with passthrough
+        # the kernel asks the backing file system, and ext4 reads holes at any
+        # alignment (docs/behaviour.md).
+        cases = [("offset 1", mv[:512], 8193), ("size 100", mv[:100], 8192),
+                 ("offset 100 size 100", mv[:100], 8292)]
+        tier = xget(v, "io")
+        if tier == "daemon":
+            cases += [("hole offset 1", mv[:512], 1), ("hole size 100", mv[:100], 0)]
+        for what, view, off in cases:
             for op in (os.preadv, os.pwritev):
                 got = errno_of(op, fd, [view], off)
-                assert got == errno.EINVAL, (what, op.__name__, errname(got))
+                assert got == errno.EINVAL, (what, op.__name__, errname(got), tier)
     finally:
         os.close(fd)
-    assert ovs.read_at(mnt.backing("img", "vol"), 0, 8192) == b"\0" * 8192
+    back = ovs.read_at(mnt.backing("img", "vol"), 0, 3 * 4096)
+    assert back == b"\0" * 8192 + b"\x42" * 4096
 
 
 def test_fallocate(mnt):
