@@ -486,6 +486,24 @@ ssize_t vh_pwrite(VolHandle *h, const void *buf, size_t size, off_t off)
 	return pwrite_full(h->fd, buf, size, off);
 }
 
+int vh_data_fd(VolHandle *h, bool write, const void *buf, size_t size, off_t off)
+{
+	Volume *vol = h->vol;
+
+	if (write && !h->write)
+		return -EBADF;
+	if (misaligned(h, size, off))
+		return -EINVAL;
+	if (!write)
+		return h->fd;
+	if (!vol->plain && (g_atomic_int_get((gint *)&vol->md.format) == MD_VOL_FORMAT_COW
+				    ? (size_t)off < header_window(vol)
+				    : off == 0 && md_qcow2_has_magic(buf, size)))
+		return -EAGAIN; /* a header write: vh_pwrite() checks it */
+	vh_written(h);
+	return h->fd;
+}
+
 int vh_fsync(VolHandle *h, bool datasync)
 {
 	int r = datasync ? fdatasync(h->fd) : fsync(h->fd);

@@ -14,6 +14,9 @@
 #include "fs/fs.h"
 
 #define FS_MAX_WRITE (1024 * 1024)
+/* A request buffer: the largest WRITE (fuse headers + FS_MAX_WRITE) placed so
+ * that its payload is 4 KiB-aligned (session.c). */
+#define FS_REQ_BUF_SIZE (FS_MAX_WRITE + 2 * 4096)
 #define FS_TIMEOUT 1.0 /* entry and attr timeouts: CONTRACT's 2 s visibility */
 
 typedef enum FsPassthrough {
@@ -26,10 +29,13 @@ typedef struct FsConfig {
 	unsigned uid;
 	unsigned gid;
 	char *passthrough; /* "auto" or "off" */
+	char *engine;	   /* "uring" (default) or "sync" */
 	unsigned threads;
 	unsigned chunk_mb;
 	int fuse_debug;
 } FsConfig;
+
+typedef struct Engine Engine;
 
 typedef enum NodeKind {
 	NODE_ROOT,
@@ -72,6 +78,8 @@ struct Fs {
 	fuse_ino_t next_ino;
 	Node *root;
 
+	Engine *engine;	       /* engine.c; NULL: synchronous I/O */
+	gint busy;	       /* workers handling a request (session.c) */
 	atomic_ullong n_read;  /* data requests the daemon served */
 	atomic_ullong n_write;
 
@@ -119,6 +127,18 @@ void pt_put(Fs *fs, Volume *vol);
 int pt_reply_open(fuse_req_t req, uint64_t fh, bool passthrough, int backing_id, bool direct);
 /* The tier a volume opened now (read-write) gets: "passthrough" or "daemon". */
 const char *fs_volume_io(Fs *fs, Volume *vol);
+
+/* engine.c */
+/* The current worker's request buffer (session.c); the engine may take it. */
+extern __thread char *fs_tl_reqbase;
+int engine_start(Fs *fs);
+void engine_stop(Fs *fs);
+void *engine_buf_get(Fs *fs);
+void engine_buf_put(Fs *fs, void *buf);
+/* Queue a read or write; true: the reply comes from the completion thread. */
+bool engine_read(Fs *fs, fuse_req_t req, int fd, size_t size, off_t off);
+bool engine_write(Fs *fs, fuse_req_t req, int fd, const void *data, size_t size, off_t off);
+const char *engine_name(Fs *fs);
 
 /* xattr.c */
 void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);

@@ -832,6 +832,16 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	(void)ino;
 	atomic_fetch_add_explicit(&fs->n_read, 1, memory_order_relaxed);
 	size = MIN(size, (size_t)FS_MAX_WRITE);
+	if (fs->engine) {
+		int fd = vh_data_fd(h, false, NULL, size, off);
+
+		if (fd < 0) {
+			reply_err(req, fd);
+			return;
+		}
+		if (engine_read(fs, req, fd, size, off))
+			return; /* answered at completion */
+	}
 	n = vh_pread(h, readbuf(), size, off);
 	log_debug(LOG_CLASS_IO, "read %zu at %jd: %zd", size, (intmax_t)off, n);
 	if (n < 0)
@@ -853,6 +863,16 @@ static void fs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
 	atomic_fetch_add_explicit(&fs->n_write, 1, memory_order_relaxed);
 	if (bufv->count == 1 && !(b->flags & FUSE_BUF_IS_FD) && bufv->off == 0) {
 		/* session.c placed the payload on an aligned address: write it as is. */
+		if (fs->engine) {
+			int fd = vh_data_fd(h, true, b->mem, size, off);
+
+			if (fd >= 0 && engine_write(fs, req, fd, b->mem, size, off))
+				return; /* answered at completion */
+			if (fd < 0 && fd != -EAGAIN) {
+				reply_err(req, fd);
+				return;
+			}
+		}
 		n = vh_pwrite(h, b->mem, size, off);
 	} else {
 		void *tmp = ov_aligned_alloc(size);

@@ -40,7 +40,7 @@
 
 /* fuse_in_header (40) + fuse_write_in (40): where a WRITE's data starts. */
 #define WRITE_HEADER_SIZE 80
-#define REQ_BUF_SIZE (FS_MAX_WRITE + 2 * OV_DIRECT_ALIGN)
+#define REQ_BUF_SIZE FS_REQ_BUF_SIZE
 
 #define FS_OPT(t, p, v) { t, offsetof(FsConfig, p), v }
 
@@ -52,6 +52,7 @@ static const struct fuse_opt fs_opts[] = {
 	FS_OPT("uid=%u", uid, 0),
 	FS_OPT("gid=%u", gid, 0),
 	FS_OPT("passthrough=%s", passthrough, 0),
+	FS_OPT("engine=%s", engine, 0),
 	FS_OPT("threads=%u", threads, 0),
 	FS_OPT("chunk_mb=%u", chunk_mb, 0),
 	FS_OPT("debug", fuse_debug, 1),
@@ -67,6 +68,8 @@ static const struct {
 	{ "gid=N", "group of the tree and of new volumes (default 36, kvm)", 0, 4294967294u },
 	{ "passthrough=auto|off", "let the kernel do a volume's I/O where it can (default auto)",
 	  0, 0 },
+	{ "engine=uring|sync", "daemon-tier reads and writes: io_uring, answered on completion "
+			       "(default), or synchronous in the request threads", 0, 0 },
 	{ "threads=N", "request threads (default 8, 1..256)", 1, 256 },
 	{ "chunk_mb=N", "thin volume chunk on block domains in MiB (default 1024, 128..65536)",
 	  128, 65536 },
@@ -140,6 +143,12 @@ int fs_new(char **opts, const char *fsname, Fs **ret, char **ret_error)
 	} else {
 		*ret_error = g_strdup_printf("passthrough must be 'auto' or 'off', not '%s'",
 					     fs->cfg.passthrough);
+		return -EINVAL;
+	}
+	if (fs->cfg.engine && strcmp(fs->cfg.engine, "uring") != 0 &&
+	    strcmp(fs->cfg.engine, "sync") != 0) {
+		*ret_error = g_strdup_printf("engine must be 'uring' or 'sync', not '%s'",
+					     fs->cfg.engine);
 		return -EINVAL;
 	}
 	if (fs->cfg.uid == (unsigned)-1 || fs->cfg.gid == (unsigned)-1) {
@@ -242,16 +251,19 @@ static void *worker_main(void *arg)
 	Worker *w = arg;
 	struct fuse_session *se = w->fs->se;
 	int fd = fuse_session_fd(se);
-	char *base = ov_aligned_alloc(REQ_BUF_SIZE);
-	/* The request starts 80 bytes before a 4 KiB boundary: WRITE data lands on it. */
-	char *req = base + OV_DIRECT_ALIGN - WRITE_HEADER_SIZE;
-	size_t cap = REQ_BUF_SIZE - (OV_DIRECT_ALIGN - WRITE_HEADER_SIZE);
 	uint64_t one = 1;
 
 	while (!fuse_session_exited(se)) {
-		ssize_t n = read(fd, req, cap);
-		struct fuse_buf fbuf = { .mem = req };
+		/* The request starts 80 bytes before a 4 KiB boundary: WRITE data lands on
+		 * it.  The engine may keep the buffer of a WRITE it queued: take another. */
+		char *req;
+		ssize_t n;
+		struct fuse_buf fbuf = { .size = 0 };
 
+		if (!fs_tl_reqbase)
+			fs_tl_reqbase = engine_buf_get(w->fs);
+		req = fs_tl_reqbase + OV_DIRECT_ALIGN - WRITE_HEADER_SIZE;
+		n = read(fd, req, REQ_BUF_SIZE - (OV_DIRECT_ALIGN - WRITE_HEADER_SIZE));
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN || errno == ENOENT)
 				continue; /* ENOENT: the request was interrupted */
@@ -260,12 +272,16 @@ static void *worker_main(void *arg)
 			fuse_session_exit(se);
 			break;
 		}
+		fbuf.mem = req;
 		fbuf.size = (size_t)n;
 		pt_note_request(w->fs, req, (size_t)n);
+		g_atomic_int_inc(&w->fs->busy);
 		fuse_session_process_buf(se, &fbuf);
+		g_atomic_int_dec_and_test(&w->fs->busy);
 	}
 	fs_thread_exit();
-	ov_aligned_free(base);
+	engine_buf_put(w->fs, fs_tl_reqbase);
+	fs_tl_reqbase = NULL;
 	if (write(w->done_fd, &one, sizeof(one)) < 0)
 		log_debug(LOG_CLASS_FS, "waking the main thread: %s", g_strerror(errno));
 	return NULL;
@@ -291,6 +307,9 @@ int fs_run(Fs *fs)
 	done = eventfd(0, EFD_CLOEXEC);
 	if (sfd < 0 || done < 0)
 		return log_error_errno(ov_errno(), "setting up the request loop");
+	ret = engine_start(fs);
+	if (ret < 0)
+		return ret;
 	for (unsigned i = 0; i < fs->cfg.threads; i++) {
 		workers[i].fs = fs;
 		workers[i].done_fd = done;
@@ -301,7 +320,8 @@ int fs_run(Fs *fs)
 		}
 		started++;
 	}
-	log_notice("serving '%s' with %u threads", fs->mountpoint, started);
+	log_notice("serving '%s' with %u threads, %s I/O", fs->mountpoint, started,
+		   engine_name(fs));
 	while (stopped == 0 && started > 0) {
 		struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN },
 					 { .fd = done, .events = POLLIN } };
@@ -330,6 +350,7 @@ int fs_run(Fs *fs)
 	}
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(workers[i].thread, NULL);
+	engine_stop(fs);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return ret;
 }
@@ -347,6 +368,7 @@ void fs_free(Fs *fs)
 	pt_release_all(fs);
 	fuse_opt_free_args(&fs->args);
 	g_free(fs->cfg.passthrough);
+	g_free(fs->cfg.engine);
 	g_free(fs->mountpoint);
 	g_free(fs);
 }

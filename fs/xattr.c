@@ -349,6 +349,7 @@ char *fs_status_json(Fs *fs)
 	g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
 
 	json_object_set_boolean_member(obj, "passthrough", fs->passthrough_ok);
+	json_object_set_string_member(obj, "engine", engine_name(fs));
 	json_object_set_int_member(req, "read", (gint64)atomic_load(&fs->n_read));
 	json_object_set_int_member(req, "write", (gint64)atomic_load(&fs->n_write));
 	json_object_set_object_member(obj, "requests", json_object_ref(req));
