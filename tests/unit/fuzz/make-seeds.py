@@ -262,6 +262,53 @@ def xleases_seeds():
     write("xleases", "short.bin", bytes(md[:20]))
 
 
+BLANK = "00000000-0000-0000-0000-000000000000"
+IMG = "11111111-aaaa-4aaa-8aaa-000000000001"
+PARENT = "11111111-bbbb-4bbb-8bbb-000000000001"
+PVMAP = ("pv:360014051f5d6c8b2c6a4c8ab2ea8e3c6,uuid:yW2FpO-mnUq-dGTO-d0nI-Q08Y-nLDQ-I5mFYB,"
+         "pestart:0,pecount:77,mapoffset:0")
+
+
+def block_seeds():
+    # LV tag lists (reference 6.3), PVn values (section 4), and a v5 slot.
+    write("block", "volume.tags", "IU_%s\nPU_%s\nMD_4\n" % (IMG, BLANK))
+    write("block", "snapshot.tags", "MD_1947\nIU_%s\nPU_%s\nother_tag" % (IMG, PARENT))
+    write("block", "initializing.tags", "OVIRT_VOL_INITIALIZING")
+    write("block", "removing.tags", "IU__remove_me_%s\nPU_%s\nMD_5" % (IMG, BLANK))
+    write("block", "removing-zero.tags", "IU__remove_me_ZERO_%s\nPU_%s\nMD_5" % (IMG, BLANK))
+    write("block", "duplicate.tags", "IU_a\nIU_b\nMD_1")
+    write("block", "bad-slot.tags", "IU_a\nPU_b\nMD_1948\nMD_x")
+    write("block", "vg-update.tags",
+          "RHAT_storage_domain\nMDT_A=1\nMDT_B=2\nMDT_A=1\nMDT_B=3\nRHAT_storage_domain")
+    write("block", "pv-mapping.txt", PVMAP + "\n" + PVMAP.replace("pv:3600", "pv:a:b,x:y,pv3600"))
+    write("block", "pv-mapping-missing.txt", "pv:a,uuid:U,pestart:0,pecount:1\npv:,uuid:U")
+    write("block", "slot-v5.meta", V5.encode() + b"\0" * (512 - len(V5)))
+    write("block", "slot-zero.meta", b"\0" * 512)
+
+
+def lvm_report_seeds():
+    # The recorded lvm reports of ../data (see its README.md), and variants.
+    for f in ("lvm-pvs.json", "lvm-vgs.json", "lvm-lvs.json"):
+        with open(os.path.join(DATA, f), "rb") as src:
+            write("lvm-report", f[len("lvm-"):], src.read())
+    write("lvm-report", "empty-seg.json", '{"report":[{"seg":[]}]}')
+    write("lvm-report", "json-std.json",
+          '{"report":[{"vg":[{"vg_name":"v","vg_uuid":"u","vg_size":8388608,"vg_free":0,'
+          '"vg_extent_size":4194304,"vg_extent_count":2,"vg_free_count":0,'
+          '"vg_tags":["a","b"],"vg_mda_size":1044480,"vg_mda_free":1000,"vg_seqno":3,'
+          '"pv_count":1,"lv_count":0}]}]}')
+    write("lvm-report", "bad-devices.json",
+          '{"report":[{"seg":[{"vg_name":"v", "lv_name":"l", "lv_uuid":"U", '
+          '"lv_size":"8388608", "lv_tags":"", "vg_extent_size":"4194304", '
+          '"segtype":"striped", "seg_start_pe":"0", "seg_size_pe":"2", "stripes":"2", '
+          '"stripe_size":"65536", "devices":"/dev/a(0),(1)"}]}]}')
+    write("lvm-report", "log-report.json",
+          '{"report":[{"lv":[]}],"log":[{"log_seq_num":"1","log_type":"status",'
+          '"log_context":"shell","log_object_type":"cmd","log_object_name":"",'
+          '"log_object_id":"","log_object_group":"","log_object_group_id":"",'
+          '"log_message":"","log_errno":"0","log_ret_code":"1"}]}')
+
+
 if __name__ == "__main__":
     kv_seeds()
     kv_tags_seeds()
@@ -270,3 +317,5 @@ if __name__ == "__main__":
     qcow2_seeds()
     journal_seeds()
     xleases_seeds()
+    block_seeds()
+    lvm_report_seeds()
