@@ -23,20 +23,28 @@ static void status_usage(FILE *f)
 		   "  --log    the daemon's recent debug lines\n");
 }
 
+/* The value is live (counters move between calls): size it, then retry on ERANGE. */
 static int read_attr(const char *path, const char *name, char **ret)
 {
-	ssize_t n = getxattr(path, name, NULL, 0);
-	g_autofree char *buf = NULL;
+	for (int attempt = 0; attempt < 5; attempt++) {
+		ssize_t n = getxattr(path, name, NULL, 0);
+		g_autofree char *buf = NULL;
+		size_t cap;
 
-	if (n < 0)
-		return -errno;
-	buf = g_malloc((size_t)n + 1);
-	n = getxattr(path, name, buf, (size_t)n);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	*ret = g_steal_pointer(&buf);
-	return 0;
+		if (n < 0)
+			return -errno;
+		cap = (size_t)n + 4096;
+		buf = g_malloc(cap + 1);
+		n = getxattr(path, name, buf, cap);
+		if (n < 0 && errno == ERANGE)
+			continue;
+		if (n < 0)
+			return -errno;
+		buf[n] = '\0';
+		*ret = g_steal_pointer(&buf);
+		return 0;
+	}
+	return -ERANGE;
 }
 
 static char *human(gint64 bytes)

@@ -135,7 +135,9 @@ int vol_chmod(Volume *vol, mode_t mode)
 	g_autofree char *name = NULL;
 	int r = vol_names(vol, &img, &name, NULL);
 
-	return r < 0 ? r : vol->dom->ops->vol_chmod(vol->dom, img, name, mode & 07777);
+	/* behaviour.md: set-id and sticky bits mean nothing on a disk image and are
+	 * dropped, so writes never have privileges to kill (fs: KILLPRIV_V2). */
+	return r < 0 ? r : vol->dom->ops->vol_chmod(vol->dom, img, name, mode & 0777);
 }
 
 int vol_chown(Volume *vol, uid_t uid, gid_t gid)

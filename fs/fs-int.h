@@ -82,10 +82,12 @@ struct Fs {
 	gint busy;	       /* workers handling a request (session.c) */
 	atomic_ullong n_read;  /* data requests the daemon served */
 	atomic_ullong n_write;
+	atomic_ullong n_getxattr; /* GETXATTR requests (the kernel's per-write probe) */
 
 	/* passthrough.c */
 	uint64_t init_unique;  /* the INIT request's id (atomic) */
 	bool kernel_offers_pt; /* set before the INIT reply, read after */
+	bool kernel_offers_killpriv_v2;
 	GMutex pt_lock;
 	GHashTable *backings;  /* Volume* -> Backing*, protected by pt_lock */
 };

@@ -214,6 +214,7 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	Attr a;
 	int r;
 
+	atomic_fetch_add_explicit(&fs->n_getxattr, 1, memory_order_relaxed);
 	if (!n) {
 		fuse_reply_err(req, ESTALE);
 		return;
@@ -352,6 +353,7 @@ char *fs_status_json(Fs *fs)
 	json_object_set_string_member(obj, "engine", engine_name(fs));
 	json_object_set_int_member(req, "read", (gint64)atomic_load(&fs->n_read));
 	json_object_set_int_member(req, "write", (gint64)atomic_load(&fs->n_write));
+	json_object_set_int_member(req, "getxattr", (gint64)atomic_load(&fs->n_getxattr));
 	json_object_set_object_member(obj, "requests", json_object_ref(req));
 	json_node_set_object(node, obj);
 	return json_to_string(node, TRUE);

@@ -294,3 +294,27 @@ def test_daemon_engines(domain, make_tree, engine):
     finally:
         os.close(fd)
     assert t.mount.status()["requests"]["write"] > 0
+
+
+@pytest.mark.parametrize("passthrough", ["off", "auto"])
+def test_writes_do_not_ask_for_capabilities(domain, make_tree, passthrough):
+    """The mount takes FUSE_HANDLE_KILLPRIV_V2, so the kernel does not send a
+    GETXATTR security.capability before every write (a round trip each, under
+    the inode lock); and a volume never keeps set-id bits that writes would
+    have to clear."""
+    t = make_tree([domain], opts=[f"passthrough={passthrough}"])
+    t.mkimg("img")
+    v = t.raw("img", "v", size=MiB)
+    os.chmod(v, 0o6770)
+    assert mode(v) == 0o770, "set-id bits are dropped on volumes"
+    buf = mmap.mmap(-1, 4096)
+    fd = os.open(v, os.O_RDWR | os.O_DIRECT)
+    try:
+        os.pwritev(fd, [buf], 0)
+        before = t.mount.status()["requests"]["getxattr"]
+        for i in range(64):
+            assert os.pwritev(fd, [buf], 4096 * i) == 4096
+        after = t.mount.status()["requests"]["getxattr"]
+    finally:
+        os.close(fd)
+    assert after - before < 8, f"{after - before} GETXATTR requests for 64 writes"
