@@ -25,6 +25,8 @@
 #define BLOCK_ALIGNMENT (1024u * 1024)
 #define BLOCK_SECTOR 512u
 
+typedef struct BlockLv BlockLv; /* one volume LV (block.c) */
+
 typedef struct BlockDom {
 	LvmCtx *ctx;
 	char *vg;
@@ -35,6 +37,11 @@ typedef struct BlockDom {
 	int *dfd;	/* per PV index of ctx: O_RDWR | O_DIRECT */
 	GPtrArray *pvs; /* BlkPv of ctx's devices (pe_start, pe_count) */
 	ExtMap *md_map; /* the `metadata` LV */
+	/* block.c's tables, protected by lock */
+	GMutex lock;
+	GHashTable *lvs;    /* volume LV name -> BlockLv* (owned) */
+	GHashTable *images; /* image name -> its attributes (owned) */
+	GPtrArray *gone;    /* removed BlockLv*, kept for open handles until the end */
 } BlockDom;
 
 /* Opens the PVs at paths (all of the VG's) for VG vg. */

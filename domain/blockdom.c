@@ -32,6 +32,13 @@ void blockdom_free(BlockDom *bd)
 	if (bd->pvs)
 		g_ptr_array_unref(bd->pvs);
 	blk_extmap_unref(bd->md_map);
+	if (bd->lvs)
+		g_hash_table_unref(bd->lvs);
+	if (bd->images)
+		g_hash_table_unref(bd->images);
+	if (bd->gone)
+		g_ptr_array_unref(bd->gone);
+	g_mutex_clear(&bd->lock);
 	blk_lvm_free(bd->ctx);
 	g_free(bd->vg);
 	g_free(bd->vg_uuid);
@@ -44,6 +51,7 @@ int blockdom_open(const char *const *paths, size_t n_paths, const char *vg, Bloc
 	g_autoptr(BlkVg) v = NULL;
 	int r;
 
+	g_mutex_init(&bd->lock);
 	r = blk_lvm_new(paths, n_paths, &bd->ctx);
 	if (r < 0)
 		return r;

@@ -657,6 +657,8 @@ int vol_truncate(Volume *vol, off_t size)
 		/* behaviour.md: an emptied qcow2 leaf is a new raw volume again. */
 		old_parent = g_strdup(md.parent);
 		md.format = MD_VOL_FORMAT_RAW;
+		if (d->bd)
+			md.type = MD_VOL_TYPE_PREALLOCATED;
 		md.parent[0] = '\0';
 		g_atomic_int_set(&vol->cluster_size, 0);
 	}
