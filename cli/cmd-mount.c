@@ -198,6 +198,7 @@ int cmd_mount(int argc, char **argv)
 	so.io_timeout = o.io_timeout;
 	so.uid = fs_uid(fs);
 	so.gid = fs_gid(fs);
+	so.chunk_mb = fs_chunk_mb(fs);
 	r = storage_open(&so, &st);
 	if (r < 0) {
 		report_open_error(&o, r);

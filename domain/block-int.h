@@ -39,6 +39,7 @@ typedef struct BlockDom {
 	ExtMap *md_map; /* the `metadata` LV */
 	/* block.c's tables, protected by lock */
 	GMutex lock;
+	GMutex extend_lock; /* serialises LV extensions (block.c) */
 	GHashTable *lvs;    /* volume LV name -> BlockLv* (owned) */
 	GHashTable *images; /* image name -> its attributes (owned) */
 	GPtrArray *gone;    /* removed BlockLv*, kept for open handles until the end */

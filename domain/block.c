@@ -52,6 +52,7 @@ struct BlockLv {
 	uint32_t slot;
 	bool cow;	  /* qcow2: its size is the LV's; raw: its capacity */
 	uint64_t size;	  /* raw: bytes shown (the capacity) */
+	uint64_t capacity; /* qcow2: the virtual size, the bound of its growth */
 	ExtMapHolder *map;
 	Attrs attrs;
 };
@@ -202,6 +203,7 @@ static void scan_lv(Domain *d, BlkLv *blv)
 	}
 	lv->cow = vol->md.format == MD_VOL_FORMAT_COW;
 	lv->size = MIN(vol->md.capacity, blv->size);
+	lv->capacity = vol->md.capacity;
 	g_hash_table_replace(d->bd->lvs, lv->name, lv);
 	model_add_volume_locked(d, vol);
 	model_link_locked(vol, img);
@@ -513,18 +515,64 @@ static int grow(Domain *d, BlockLv *lv, uint64_t size)
 	g_autoptr(ExtMap) old = blk_extmap_holder_get(lv->map);
 	g_autoptr(BlkLv) blv = NULL;
 	g_autoptr(ExtMap) map = NULL;
-	uint64_t old_size = blk_extmap_size(old);
+	uint64_t old_size;
 	int r;
 
+	g_mutex_lock(&d->bd->extend_lock);
+	blk_extmap_unref(old);
+	old = blk_extmap_holder_get(lv->map);
+	old_size = blk_extmap_size(old);
+	r = 0;
 	if (size <= old_size)
-		return 0;
+		goto out;
 	r = blk_lv_extend(d->bd->ctx, d->bd->vg, lv->name, size);
 	if (r < 0)
-		return r;
+		goto out;
 	if ((r = blk_lv_get(d->bd->ctx, d->bd->vg, lv->name, &blv)) < 0 ||
 	    (r = blockdom_map_lv(d->bd, blv, &map)) < 0 || (r = zero_new(d, map, old_size)) < 0)
-		return r;
+		goto out;
+	/* lvextend only appends: I/O in flight on the old map stays right */
 	blk_extmap_holder_set(lv->map, map);
+out:
+	g_mutex_unlock(&d->bd->extend_lock);
+	return r;
+}
+
+static uint64_t round_up(uint64_t v, uint64_t unit)
+{
+	return (v + unit - 1) / unit * unit;
+}
+
+/*
+ * CONTRACT "Thin provisioning": a qcow2 LV grows by a chunk when a write
+ * reaches within half a chunk of its end, never past capacity * 1.1
+ * (rounded up to extents); the write waits for it.  ENOSPC only when the
+ * write still does not fit: the VG is full (or the volume at its bound).
+ */
+static int thin_extend(Domain *d, BlockLv *lv, uint64_t end)
+{
+	uint64_t chunk = (uint64_t)(d->st->opt.chunk_mb ? d->st->opt.chunk_mb : 1024) *
+			 1024 * 1024;
+	uint64_t ext = d->bd->extent_size;
+	uint64_t cap = __atomic_load_n(&lv->capacity, __ATOMIC_RELAXED);
+	uint64_t limit = round_up(cap + cap / 10, ext);
+	g_autoptr(ExtMap) m = blk_extmap_holder_get(lv->map);
+	uint64_t size = blk_extmap_size(m);
+	uint64_t target;
+	int r;
+
+	if (end + chunk / 2 <= size || size >= limit)
+		return end <= size ? 0 : -ENOSPC;
+	target = MAX(size + chunk, round_up(end + chunk / 2, ext));
+	target = MIN(round_up(target, ext), MAX(limit, round_up(end, ext)));
+	r = grow(d, lv, target);
+	if (r < 0) {
+		if (end <= size)
+			return 0; /* the write fits: the next one tries again */
+		return r;
+	}
+	log_debug(LOG_CLASS_DOMAIN, "domain '%s' volume '%s': LV extended to %" G_GUINT64_FORMAT,
+		  d->uuid, lv->name, target);
 	return 0;
 }
 
@@ -624,6 +672,7 @@ static int block_md_write(Domain *d, const char *img, const char *vol, const MdV
 		}
 	}
 	lv->cow = md->format == MD_VOL_FORMAT_COW;
+	__atomic_store_n(&lv->capacity, md->capacity, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -764,10 +813,17 @@ ssize_t block_lv_pread(Domain *d, BlockLv *lv, bool direct, void *buf, size_t le
 ssize_t block_lv_pwrite(Domain *d, BlockLv *lv, bool direct, const void *buf, size_t len,
 			uint64_t off)
 {
-	g_autoptr(ExtMap) m = blk_extmap_holder_get(lv->map);
+	g_autoptr(ExtMap) m = NULL;
 	ssize_t n;
 
-	/* a block volume does not grow by writing (behaviour.md) */
+	if (lv->cow) {
+		int r = thin_extend(d, lv, off + len);
+
+		if (r < 0)
+			return r;
+	}
+	m = blk_extmap_holder_get(lv->map);
+	/* a raw block volume does not grow by writing (behaviour.md) */
 	if (off + len > blk_extmap_size(m))
 		return -ENOSPC;
 	n = blockdom_pwrite(d->bd, m, direct, buf, len, off);

@@ -39,6 +39,7 @@ void blockdom_free(BlockDom *bd)
 	if (bd->gone)
 		g_ptr_array_unref(bd->gone);
 	g_mutex_clear(&bd->lock);
+	g_mutex_clear(&bd->extend_lock);
 	blk_lvm_free(bd->ctx);
 	g_free(bd->vg);
 	g_free(bd->vg_uuid);
@@ -52,6 +53,7 @@ int blockdom_open(const char *const *paths, size_t n_paths, const char *vg, Bloc
 	int r;
 
 	g_mutex_init(&bd->lock);
+	g_mutex_init(&bd->extend_lock);
 	r = blk_lvm_new(paths, n_paths, &bd->ctx);
 	if (r < 0)
 		return r;
