@@ -566,6 +566,9 @@ static int thin_extend(Domain *d, BlockLv *lv, uint64_t end)
 	target = MAX(size + chunk, round_up(end + chunk / 2, ext));
 	target = MIN(round_up(target, ext), MAX(limit, round_up(end, ext)));
 	r = grow(d, lv, target);
+	if (r == -ENOSPC && end > size)
+		/* less than a chunk left in the VG: what this write needs, if that fits */
+		r = grow(d, lv, round_up(end, ext));
 	if (r < 0) {
 		if (end <= size)
 			return 0; /* the write fits: the next one tries again */

@@ -615,8 +615,7 @@ static int format_block_areas(BlockDom *bd, const char *uuid, unsigned io_timeou
 	    (r = blockdom_map(bd, MD_BLOCK_LV_OUTBOX, &outbox)) < 0)
 		return r;
 	/* the slot areas (v4 and v5), ovstore's journal, the mailboxes' host area */
-	if ((r = FAULT_POINT("domain_create.zero")) < 0 ||
-	    (r = blockdom_zero(bd, bd->md_map, 0, MD_BLOCK_METADATA_ZEROED)) < 0 ||
+	if ((r = blockdom_zero(bd, bd->md_map, 0, MD_BLOCK_METADATA_ZEROED)) < 0 ||
 	    (r = blockdom_zero(bd, bd->md_map, BLOCK_JOURNAL_OFFSET,
 			       MD_JOURNAL_SLOTS * MD_JOURNAL_RECORD_SIZE)) < 0 ||
 	    (r = blockdom_zero(bd, inbox, 0, MD_BLOCK_MAILBOX_ZEROED)) < 0 ||
@@ -743,8 +742,7 @@ static int dom_create_block(const DomainCreateOptions *opt, const char *uuid,
 	for (; n_pvs < paths->len; n_pvs++) {
 		const char *dev = paths->pdata[n_pvs];
 
-		if ((r = FAULT_POINT("domain_create.pv")) < 0 ||
-		    (r = blk_pv_create(ctx, dev, MD_BLOCK_PV_METADATA_SIZE,
+		if ((r = blk_pv_create(ctx, dev, MD_BLOCK_PV_METADATA_SIZE,
 				       MD_BLOCK_PV_METADATA_COPIES, true)) < 0) {
 			if (*blk_lvm_last_error())
 				r = fail(ret_error, r, "%s", blk_lvm_last_error());
@@ -760,7 +758,7 @@ static int dom_create_block(const DomainCreateOptions *opt, const char *uuid,
 	{
 		const char *tags[] = { MD_BLOCK_VG_TAG_UNREADY, NULL };
 
-		if ((r = FAULT_POINT("domain_create.vg")) < 0 ||
+		if ((r = FAULT_POINT("domain_create.special")) < 0 ||
 		    (r = blk_vg_create(ctx, uuid, (const char *const *)paths->pdata, paths->len,
 				       MD_BLOCK_EXTENT_SIZE, tags)) < 0)
 			goto fail_lvm;
@@ -772,7 +770,6 @@ static int dom_create_block(const DomainCreateOptions *opt, const char *uuid,
 		uint64_t size = 0;
 
 		if ((r = md_block_special_lv_size(*lv, BLOCK_ALIGNMENT, &size)) < 0 ||
-		    (r = FAULT_POINT("domain_create.lv")) < 0 ||
 		    (r = blk_lv_create(ctx, uuid, *lv, size, NULL,
 				       strcmp(*lv, MD_BLOCK_LV_METADATA) == 0 ? paths->pdata[0]
 									      : NULL)) < 0)

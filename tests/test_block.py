@@ -1,0 +1,350 @@
+"""Block domains (CONTRACT: domain create --block, mount --storage DEV, thin
+provisioning): black-box, on loop devices over sparse files.
+
+Every lvm query here runs with a device filter that accepts this test's loop
+devices only, so the host's own VGs are never read.
+"""
+
+import errno
+import hashlib
+import json
+import os
+import re
+import subprocess
+import uuid
+
+import pytest
+
+from util import ovs
+
+GiB = ovs.GiB
+MiB = ovs.MiB
+EXTENT = 128 * MiB
+SLOT_BASE = MiB  # V5 slots: 1 MiB + slot * 8 KiB, 512-byte records
+SLOT_SIZE = 8192
+
+
+def _need_root():
+    if os.geteuid() != 0:
+        pytest.skip("needs root (loop devices, lvm)")
+    for tool in ("losetup", "lvm", "blkid"):
+        if not ovs.shutil.which(tool):
+            pytest.skip(f"{tool} not installed")
+
+
+@pytest.fixture
+def loops(workdir):
+    """Factory: loops(n, size) -> [device paths] of fresh loop devices over
+    sparse files in workdir; always detached at teardown."""
+    _need_root()
+    made = []
+
+    def make(n=1, size=12 * GiB):
+        devs = []
+        for _ in range(n):
+            img = workdir / f"pv{len(made)}.img"
+            with open(img, "wb") as f:
+                f.truncate(size)
+            r = subprocess.run(["losetup", "-f", "--show", str(img)], capture_output=True,
+                               text=True)
+            if r.returncode != 0:
+                pytest.skip(f"losetup failed: {r.stderr.strip()}")
+            dev = r.stdout.strip()
+            made.append(dev)
+            devs.append(dev)
+        return devs
+
+    yield make
+    # the daemons are gone by now (btree/mounts tear down first); be safe anyway
+    ovs.unmount_everything_under(os.fspath(workdir))
+    for dev in reversed(made):
+        subprocess.run(["losetup", "-d", dev], capture_output=True)
+
+
+def lvm(devs, *args):
+    """lvm with a filter accepting devs only; JSON report as a dict."""
+    accept = ",".join(f'"a|^{re.escape(d)}$|"' for d in devs)
+    cfg = (f"devices {{ filter=[{accept},\"r|.*|\"] global_filter=[{accept},\"r|.*|\"] "
+           f"use_devicesfile=0 obtain_device_list_from_udev=0 }}")
+    env = dict(os.environ, LVM_SUPPRESS_FD_WARNINGS="1")
+    r = subprocess.run(["lvm", *args, "--config", cfg, "--reportformat", "json", "--units",
+                        "b", "--nosuffix"], capture_output=True, text=True, env=env,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, f"lvm {args}: {r.stderr}"
+    return json.loads(r.stdout)["report"][0]
+
+
+def vgs(devs):
+    return lvm(devs, "vgs", "-o", "vg_name,vg_uuid,vg_tags,vg_extent_size,vg_size,vg_free")["vg"]
+
+
+def lvs(devs):
+    rows = lvm(devs, "lvs", "-o", "lv_name,lv_size,lv_tags,seg_pe_ranges")["lv"]
+    return {r["lv_name"]: r for r in rows}
+
+
+def pvs(devs):
+    rows = lvm(devs, "pvs", "-o", "pv_name,pe_start,pv_mda_size,vg_name")["pv"]
+    return {r["pv_name"]: r for r in rows}
+
+
+def decode_tag(tag):
+    return re.sub(r"&(\d+)&", lambda m: chr(int(m.group(1))), tag)
+
+
+def mdt(vg):
+    """The MDT_ tags of a VG as a dict, seal checked (reference section 3)."""
+    kv = {}
+    for t in vg["vg_tags"].split(","):
+        if t.startswith("MDT_"):
+            k, _, v = decode_tag(t[4:]).partition("=")
+            kv[k] = v
+    seal = kv.pop("_SHA_CKSUM")
+    text = "".join(f"{k}={kv[k]}" for k in sorted(kv))
+    assert hashlib.sha1(text.encode()).hexdigest() == seal, "MDT_ seal broken"
+    return kv
+
+
+def lv_pv_offset(devs, lv, off):
+    """(device, byte offset) of byte off of LV lv, from its segments."""
+    pe_start = {n: int(p["pe_start"]) for n, p in pvs(devs).items()}
+    le = off // EXTENT
+    for rng in lv["seg_pe_ranges"].split():
+        dev, _, pes = rng.rpartition(":")
+        a, b = map(int, pes.split("-"))
+        if le < b - a + 1:
+            return dev, pe_start[dev] + (a + le) * EXTENT + off % EXTENT
+        le -= b - a + 1
+    raise AssertionError(f"offset {off} past LV {lv['lv_name']}")
+
+
+def read_dev(dev, off, n):
+    with open(dev, "rb") as f:
+        f.seek(off)
+        return f.read(n)
+
+
+def blkid(dev):
+    r = subprocess.run(["blkid", "-p", "-o", "export", dev], capture_output=True, text=True)
+    return r.stdout
+
+
+def create(pool, devs, *args):
+    return ovs.ovstore("domain", "create", "--pool", pool, "--block", ",".join(devs), *args)
+
+
+def create_ok(pool, devs, *args):
+    r = create(pool, devs, *args)
+    assert r.returncode == 0, f"domain create --block failed: {r.stderr}"
+    sd = r.stdout.strip()
+    assert ovs.UUID_RE.match(sd), r.stdout
+    assert not ovs.suspicious_lines(r.stderr), r.stderr
+    return sd
+
+
+class BlockTree:
+    def __init__(self, make_tree, devs, pool, sd, opts=()):
+        self.devs = devs
+        dom = ovs.Domain(sd, pool, devs[0])
+        self.tree = make_tree([dom], storages=devs, opts=opts)
+        self.tree.check_ondisk = False  # ondisk.py knows file domains only
+        self.pool = pool
+        self.sd = sd
+
+    @property
+    def dom(self):
+        return self.tree.dom()
+
+    def remount(self):
+        self.tree.remount()
+
+
+@pytest.fixture
+def btree(loops, make_tree, pool):
+    """Factory: btree(n_pvs=1, opts=()) -> a BlockTree of a fresh block domain."""
+    def make(n=1, opts=()):
+        devs = loops(n)
+        sd = create_ok(pool, devs, "--description", "block test")
+        return BlockTree(make_tree, devs, pool, sd, opts)
+    return make
+
+
+# ----------------------------------------------------------------- create
+
+def test_create_layout(loops, pool):
+    devs = loops(2)
+    sd = create_ok(pool, devs, "--description", "blk")
+    [vg] = vgs(devs)
+    assert vg["vg_name"] == sd
+    tags = vg["vg_tags"].split(",")
+    assert "RHAT_storage_domain" in tags and "RHAT_storage_domain_UNREADY" not in tags
+    assert int(vg["vg_extent_size"]) == EXTENT
+    kv = mdt(vg)
+    assert kv["SDUUID"] == sd and kv["VERSION"] == "5"
+    assert kv["TYPE"] == "ISCSI" and kv["CLASS"] == "Data"
+    assert kv["BLOCK_SIZE"] == "512" and kv["ALIGNMENT"] == "1048576"
+    assert kv["VGUUID"] == vg["vg_uuid"]
+    assert kv["ROLE"] == "Master" and kv["POOL_UUID"] == pool
+    assert kv["POOL_DOMAINS"] == f"{sd}:Active" and kv["MASTER_VERSION"] == "1"
+    p = pvs(devs)
+    offset = 0
+    for i, dev in enumerate(devs):
+        info = dict(item.split(":", 1) for item in kv[f"PV{i}"].split(","))
+        assert info["pv"] == os.path.basename(dev)
+        assert info["pestart"] == "0" and info["mapoffset"] == str(offset)
+        offset += int(info["pecount"])
+        assert int(p[dev]["pv_mda_size"]) == 128 * MiB
+    sizes = {n: int(lv["lv_size"]) for n, lv in lvs(devs).items()}
+    assert sizes == {"metadata": 128 * MiB, "ids": 128 * MiB, "leases": 2 * GiB,
+                     "inbox": 128 * MiB, "outbox": 128 * MiB, "xleases": GiB,
+                     "master": GiB}
+    # metadata on the first PV; its slot area zeroed
+    all_lvs = lvs(devs)
+    dev, off = lv_pv_offset(devs, all_lvs["metadata"], 0)
+    assert dev == devs[0]
+    assert read_dev(dev, off, 17 * MiB) == bytes(17 * MiB)
+    # the xleases index at 1 MiB (reference section 10)
+    dev, off = lv_pv_offset(devs, all_lvs["xleases"], MiB)
+    head = read_dev(dev, off, 512)
+    assert head[:4] == bytes.fromhex("12152016") and head[10:10 + len(sd)] == sd.encode()
+
+
+def test_create_refuses_formatted_device(loops, pool):
+    if not ovs.shutil.which("mkfs.ext4"):
+        pytest.skip("mkfs.ext4 not installed")
+    [dev] = loops(1)
+    subprocess.run(["mkfs.ext4", "-q", "-F", dev], check=True, capture_output=True)
+    before = blkid(dev)
+    assert "TYPE=ext4" in before
+    r = create(pool, [dev])
+    line = ovs.assert_one_line_error(r, "create on ext4")
+    assert dev in line and "ext4" in line
+    assert blkid(dev) == before
+    assert vgs([dev]) == []
+
+
+def test_create_refuses_a_pv_and_changes_nothing(loops, pool):
+    a, b = loops(2)
+    create_ok(pool, [a])
+    before = (blkid(a), blkid(b))
+    r = create(str(uuid.uuid4()), [b, a])
+    ovs.assert_one_line_error(r, "create on a PV")
+    assert (blkid(a), blkid(b)) == before
+    assert len(vgs([a, b])) == 1
+
+
+def test_create_refuses_small_devices(loops, pool):
+    [dev] = loops(1, size=4 * GiB)
+    r = create(pool, [dev])
+    line = ovs.assert_one_line_error(r, "small device")
+    assert "10 GiB" in line
+    assert blkid(dev) == ""
+
+
+# ------------------------------------------------------------------ mount
+
+def test_mount_tree_io_and_slots(btree):
+    bt = btree()
+    dom = bt.dom
+    assert ovs.xget(dom, "type") == "block"
+    assert ovs.xget(dom, "role") == "master"
+    [vg] = vgs(bt.devs)
+    sv = os.statvfs(dom)
+    assert sv.f_blocks * sv.f_frsize == int(vg["vg_size"])
+    assert sv.f_bavail * sv.f_frsize == int(vg["vg_free"])
+
+    img = os.path.join(dom, "img1")
+    os.mkdir(img)
+    vol = os.path.join(img, "vol1")
+    ovs.create_volume(vol)
+    assert os.stat(vol).st_size == 0
+    assert ovs.xget(vol, "allocation") == "preallocated"
+    os.truncate(vol, 300 * MiB)
+    assert os.stat(vol).st_size == 300 * MiB
+    ovs.qemu_io(vol, "write -P 0xab 0 1M", "write -P 0xcd 200M 64k", cache="none")
+    ovs.qemu_io(vol, "read -P 0xab 0 1M", "read -P 0xcd 200M 64k", "read -P 0 1M 1M",
+                cache="none")
+    ovs.qemu_io(vol, "read -P 0xab 0 1M", "read -P 0 299M 1M")
+
+    lv = lvs(bt.devs)["vol1"]
+    assert int(lv["lv_size"]) == 384 * MiB  # 300 MiB in 128 MiB extents
+    tags = lv["lv_tags"].split(",")
+    assert "IU_img1" in tags and "PU_00000000-0000-0000-0000-000000000000" in tags
+    assert "OVIRT_VOL_INITIALIZING" not in tags
+    [slot] = [int(t[3:]) for t in tags if t.startswith("MD_")]
+    assert slot >= 1
+    # the record, where the metadata LV's extent map says
+    dev, off = lv_pv_offset(bt.devs, lvs(bt.devs)["metadata"], SLOT_BASE + slot * SLOT_SIZE)
+    rec = read_dev(dev, off, 512)
+    text = rec.rstrip(b"\0").decode()
+    assert text.endswith("EOF\n")
+    keys = dict(l.split("=", 1) for l in text.splitlines() if "=" in l)
+    assert keys["IMAGE"] == "img1" and keys["DOMAIN"] == bt.sd
+    assert keys["FORMAT"] == "RAW" and keys["TYPE"] == "PREALLOCATED"
+    assert keys["CAP"] == str(300 * MiB) and keys["LEGALITY"] == "LEGAL"
+    # the data, on the PV where the volume LV's map says
+    dev, off = lv_pv_offset(bt.devs, lv, 200 * MiB)
+    assert read_dev(dev, off, 64 * 1024) == b"\xcd" * 64 * 1024
+
+    # an image with no volume lasts only in memory (CONTRACT)
+    os.mkdir(os.path.join(dom, "empty"))
+    bt.remount()
+    assert sorted(os.listdir(dom)) == ["img1"]
+    assert os.stat(vol).st_size == 300 * MiB
+    ovs.qemu_io(vol, "read -P 0xab 0 1M", "read -P 0xcd 200M 64k", cache="none")
+
+    os.unlink(vol)
+    assert "vol1" not in lvs(bt.devs)
+    assert os.listdir(img) == []  # the image stays for this mount's life
+    bt.remount()
+    assert os.listdir(dom) == []
+
+
+def test_new_volume_shows_no_old_bytes(btree):
+    bt = btree()
+    img = os.path.join(bt.dom, "img")
+    os.mkdir(img)
+    a = ovs.create_volume(os.path.join(img, "a"))
+    os.truncate(a, 128 * MiB)
+    ovs.qemu_io(a, "write -P 0x5a 0 128M")
+    os.unlink(a)
+    b = ovs.create_volume(os.path.join(img, "b"))
+    os.truncate(b, 128 * MiB)
+    ovs.qemu_io(b, "read -P 0 0 128M")
+
+
+def test_qcow2_thin_extension(btree):
+    bt = btree(opts=("chunk_mb=128",))
+    img = os.path.join(bt.dom, "img")
+    os.mkdir(img)
+    q = bt.tree.qcow2("img", "q1", size="256M")
+    assert ovs.xget(q, "format") == "qcow2"
+    assert ovs.xget(q, "allocation") == "sparse"
+    assert ovs.xget(q, "capacity") == str(256 * MiB)
+    ovs.qemu_io(q, "write -P 0x33 0 256M", fmt="qcow2", cache="none")
+    size = int(lvs(bt.devs)["q1"]["lv_size"])
+    assert 256 * MiB < size <= 384 * MiB  # never past capacity * 1.1 in extents
+    assert os.stat(q).st_size == size
+    bt.remount()
+    ovs.qemu_io(q, "read -P 0x33 0 256M", fmt="qcow2")
+    assert ovs.qemu_img("check", "-f", "qcow2", q).returncode == 0
+
+
+def test_enospc_when_the_vg_is_full(btree):
+    bt = btree()
+    img = os.path.join(bt.dom, "img")
+    os.mkdir(img)
+    v = ovs.create_volume(os.path.join(img, "big"))
+    [vg] = vgs(bt.devs)
+    free = int(vg["vg_free"])
+    with pytest.raises(OSError) as e:
+        os.truncate(v, free + 2 * EXTENT)
+    assert e.value.errno == errno.ENOSPC
+    assert int(vgs(bt.devs)[0]["vg_free"]) == free
+    assert os.stat(v).st_size == 0
+    # a thin volume: its writes fail with ENOSPC only once the VG is full
+    os.truncate(v, free - 128 * MiB)  # leaves one extent
+    q = bt.tree.qcow2("img", "q", size="2G")
+    r = ovs.qemu_io(q, "write -P 0x44 0 512M", fmt="qcow2", check=False)
+    assert re.search(r"No space left on device", r.stdout + r.stderr), r.stdout + r.stderr
+    assert int(vgs(bt.devs)[0]["vg_free"]) == 0
