@@ -43,6 +43,9 @@ typedef struct BlockDom {
 	GHashTable *lvs;    /* volume LV name -> BlockLv* (owned) */
 	GHashTable *images; /* image name -> its attributes (owned) */
 	GPtrArray *gone;    /* removed BlockLv*, kept for open handles until the end */
+	gint64 vg_read_at;  /* monotonic µs of the cached VG size/free below, 0: stale */
+	uint64_t vg_size;
+	uint64_t vg_free;
 } BlockDom;
 
 /* Opens the PVs at paths (all of the VG's) for VG vg. */

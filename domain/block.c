@@ -85,6 +85,17 @@ static BlockLv *find_lv(Domain *d, const char *name)
 	return lv;
 }
 
+/* A VG's size and free space change only by our lvm commands; cached for 1 s
+ * against other hosts' (each vgs costs some 50 ms). */
+#define VG_CACHE_US G_USEC_PER_SEC
+
+static void vg_stale(Domain *d)
+{
+	g_mutex_lock(&d->bd->lock);
+	d->bd->vg_read_at = 0;
+	g_mutex_unlock(&d->bd->lock);
+}
+
 static uint64_t lv_shown_size(BlockLv *lv)
 {
 	g_autoptr(ExtMap) m = NULL;
@@ -358,6 +369,7 @@ static int block_vol_create(Domain *d, const char *img, const char *vol, mode_t 
 		return -EEXIST;
 	/* lvm needs one extent; the volume shows 0 bytes until it is truncated */
 	r = blk_lv_create(d->bd->ctx, d->bd->vg, vol, d->bd->extent_size, tags, NULL);
+	vg_stale(d);
 	if (r < 0)
 		return r;
 	if ((r = blk_lv_get(d->bd->ctx, d->bd->vg, vol, &blv)) < 0 ||
@@ -393,6 +405,7 @@ static int block_vol_remove(Domain *d, const char *img, const char *vol)
 	if (r < 0 && r != -ENOENT)
 		return r;
 	r = blk_lv_remove(d->bd->ctx, d->bd->vg, vol);
+	vg_stale(d);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	g_mutex_lock(&d->bd->lock);
@@ -526,6 +539,7 @@ static int grow(Domain *d, BlockLv *lv, uint64_t size)
 	if (size <= old_size)
 		goto out;
 	r = blk_lv_extend(d->bd->ctx, d->bd->vg, lv->name, size);
+	vg_stale(d);
 	if (r < 0)
 		goto out;
 	if ((r = blk_lv_get(d->bd->ctx, d->bd->vg, lv->name, &blv)) < 0 ||
@@ -738,16 +752,32 @@ static int block_journal_write(Domain *d, unsigned slot, const void *buf)
 
 static int block_statfs(Domain *d, struct statvfs *ret)
 {
-	g_autoptr(BlkVg) vg = NULL;
-	int r;
+	gint64 now = g_get_monotonic_time();
+	uint64_t size, free;
 
-	r = blk_vg_get(d->bd->ctx, d->bd->vg, &vg);
-	if (r < 0)
-		return r;
+	g_mutex_lock(&d->bd->lock);
+	size = d->bd->vg_size;
+	free = d->bd->vg_free;
+	if (!d->bd->vg_read_at || now - d->bd->vg_read_at > VG_CACHE_US) {
+		g_autoptr(BlkVg) vg = NULL;
+		int r;
+
+		g_mutex_unlock(&d->bd->lock);
+		r = blk_vg_get(d->bd->ctx, d->bd->vg, &vg);
+		if (r < 0)
+			return r;
+		size = vg->size;
+		free = vg->free;
+		g_mutex_lock(&d->bd->lock);
+		d->bd->vg_size = size;
+		d->bd->vg_free = free;
+		d->bd->vg_read_at = now;
+	}
+	g_mutex_unlock(&d->bd->lock);
 	memset(ret, 0, sizeof(*ret));
 	ret->f_bsize = ret->f_frsize = 4096;
-	ret->f_blocks = vg->size / 4096;
-	ret->f_bfree = ret->f_bavail = vg->free / 4096;
+	ret->f_blocks = size / 4096;
+	ret->f_bfree = ret->f_bavail = free / 4096;
 	ret->f_namemax = 64;
 	return 0;
 }

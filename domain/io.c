@@ -123,6 +123,44 @@ static ssize_t read_window(Domain *d, const char *img, const char *name, void *b
 	return n;
 }
 
+int vol_read_head(Domain *d, const char *img, const char *name, void **ret_buf, size_t *ret_len)
+{
+	void *buf = ov_aligned_alloc(HEADER_WINDOW);
+	ssize_t n = read_window(d, img, name, buf);
+
+	if (n < 0) {
+		ov_aligned_free(buf);
+		return (int)n;
+	}
+	memset((char *)buf + n, 0, HEADER_WINDOW - (size_t)n);
+	*ret_buf = buf;
+	*ret_len = (size_t)n;
+	return 0;
+}
+
+int vol_write_head(Domain *d, const char *img, const char *name, const void *buf, size_t len)
+{
+	g_auto(OvFd) fd = -1;
+
+	if (d->bd) {
+		BlockLv *lv = block_lv_lookup(d, name);
+		ssize_t n;
+
+		if (!lv)
+			return -ENOENT;
+		n = block_lv_pwrite(d, lv, false, buf, len, 0);
+		if (n < 0)
+			return (int)n;
+		return block_sync(d, false);
+	}
+	fd = d->ops->vol_open(d, img, name, O_RDWR);
+	if (fd < 0)
+		return fd;
+	if (pwrite_full(fd, buf, len, 0) != (ssize_t)len || fsync(fd) < 0)
+		return -EIO;
+	return 0;
+}
+
 static int read_header_of(Domain *d, const char *img, const char *name, MdQcow2Header *ret)
 {
 	void *buf = ov_aligned_alloc(HEADER_WINDOW);

@@ -201,6 +201,13 @@ int vol_fix_role_locked(Domain *d, Volume *vol);
  * ret_buf, hands out the bytes read (free with ov_aligned_free).
  */
 int qcow2_read_header(int fd, void **ret_buf, size_t *ret_len, MdQcow2Header *ret_hdr);
+/*
+ * The first 2 MiB of a volume on any backend, zero padded (free with
+ * ov_aligned_free); *ret_len says how many bytes were there.
+ */
+int vol_read_head(Domain *d, const char *img, const char *name, void **ret_buf, size_t *ret_len);
+/* Writes len bytes at offset 0 of a volume and syncs them. */
+int vol_write_head(Domain *d, const char *img, const char *name, const void *buf, size_t len);
 /* Brings vol's record and its parents' roles in step with its header. */
 int vol_apply_header_locked(Domain *d, Volume *vol, const MdQcow2Header *hdr, Volume *parent);
 

@@ -348,3 +348,80 @@ def test_enospc_when_the_vg_is_full(btree):
     r = ovs.qemu_io(q, "write -P 0x44 0 512M", fmt="qcow2", check=False)
     assert re.search(r"No space left on device", r.stdout + r.stderr), r.stdout + r.stderr
     assert int(vgs(bt.devs)[0]["vg_free"]) == 0
+
+
+def test_create_failure_leaves_nothing(loops, pool):
+    devs = loops(2)
+    before = [blkid(d) for d in devs]
+    for point in ("domain_create.special", "domain_create.lockspace",
+                  "domain_create.metadata", "domain_create.publish"):
+        r = ovs.ovstore("domain", "create", "--pool", pool, "--block", ",".join(devs),
+                        env={"OVSTORE_TEST_FAULT": point})
+        ovs.assert_one_line_error(r, point)
+        assert vgs(devs) == [], point
+        assert pvs(devs) == {}, point
+        assert [blkid(d) for d in devs] == before, point
+    create_ok(pool, devs)
+
+
+def test_pool_of_block_domains(loops, pool, make_tree, workdir):
+    a, b = loops(2)
+    master = create_ok(pool, [a], "--description", "master")
+    regular = create_ok(pool, [b], "--storage", a, "--description", "regular")
+    kv_a = mdt(vgs([a])[0])
+    kv_b = mdt(vgs([b])[0])
+    assert kv_b["ROLE"] == "Regular" and kv_b["POOL_UUID"] == pool
+    assert "MASTER_VERSION" not in kv_b
+    assert sorted(kv_a["POOL_DOMAINS"].split(",")) == sorted(
+        [f"{master}:Active", f"{regular}:Active"])
+    # a file domain joins the block master's pool too
+    storage = workdir / "storage"
+    storage.mkdir()
+    fdom = ovs.Domain.create(storage, pool, "--storage", a)
+    assert f"{fdom.uuid}:Active" in mdt(vgs([a])[0])["POOL_DOMAINS"]
+    doms = [ovs.Domain(master, pool, a), ovs.Domain(regular, pool, b), fdom]
+    t = make_tree(doms, storages=[a, b, os.fspath(storage)])
+    t.check_ondisk = False
+    assert sorted(os.listdir(os.path.join(t.root, pool))) == sorted(
+        [master, regular, fdom.uuid])
+    assert ovs.xget(t.dom(doms[0]), "role") == "master"
+    assert ovs.xget(t.dom(doms[1]), "role") == "regular"
+    assert ovs.xget(t.dom(doms[1]), "type") == "block"
+    assert ovs.xget(t.dom(doms[2]), "type") == "file"
+    st = t.mount.status()
+    types = {d["uuid"]: d["type"] for p in st["pools"] for d in p["domains"]}
+    assert types == {master: "block", regular: "block", fdom.uuid: "file"}
+
+
+def test_mount_wants_every_pv(loops, pool, mounts):
+    a, b = loops(2)
+    sd = create_ok(pool, [a, b])
+    m = mounts([a])
+    m.allow_stderr(r"VG has 2 PVs|ignoring")
+    assert os.listdir(m.path) == []
+    assert any(sd in p["path"] for p in m.status()["problems"])
+
+
+def test_rename_volume_and_image(btree):
+    bt = btree()
+    img = os.path.join(bt.dom, "img")
+    os.mkdir(img)
+    base = bt.tree.raw("img", "base", size=128 * MiB)
+    ovs.qemu_io(base, "write -P 0x61 0 1M")
+    top = bt.tree.qcow2("img", "top", size="128M", backing="base", backing_fmt="raw")
+    assert ovs.xget(top, "parent") == "base"
+    os.rename(base, os.path.join(img, "base2"))
+    assert ovs.xget(top, "parent") == "base2"
+    assert ovs.qemu_img_info(top)["backing-filename"] == "base2"
+    tags = lvs(bt.devs)["top"]["lv_tags"].split(",")
+    assert "PU_base2" in tags
+    os.rename(img, os.path.join(bt.dom, "img2"))
+    all_lvs = lvs(bt.devs)
+    assert "base2" in all_lvs and "base" not in all_lvs
+    for name in ("base2", "top"):
+        assert "IU_img2" in all_lvs[name]["lv_tags"].split(",")
+    bt.remount()
+    top = os.path.join(bt.dom, "img2", "top")
+    assert sorted(os.listdir(os.path.join(bt.dom, "img2"))) == ["base2", "top"]
+    assert ovs.xget(top, "parent") == "base2"
+    ovs.qemu_io(top, "read -P 0x61 0 1M", fmt="qcow2")
