@@ -694,6 +694,8 @@ static int dom_create_block(const DomainCreateOptions *opt, const char *uuid,
 	bool vg_made = false;
 	int r;
 
+	if (opt->cls == MD_SD_CLASS_ISO)
+		return fail(ret_error, -EINVAL, "ISO domains are file domains (use --dir)");
 	devs = g_strsplit(opt->block, ",", -1);
 	for (char **d = devs; *d; d++) {
 		struct stat st;

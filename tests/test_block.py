@@ -233,6 +233,13 @@ def test_create_refuses_a_pv_and_changes_nothing(loops, pool):
     assert len(vgs([a, b])) == 1
 
 
+def test_create_refuses_iso(loops, pool):
+    [dev] = loops(1)
+    r = create(pool, [dev], "--class", "iso")
+    ovs.assert_one_line_error(r, "iso on block")
+    assert blkid(dev) == ""
+
+
 def test_create_refuses_small_devices(loops, pool):
     [dev] = loops(1, size=4 * GiB)
     r = create(pool, [dev])
