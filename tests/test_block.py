@@ -432,3 +432,53 @@ def test_rename_volume_and_image(btree):
     assert sorted(os.listdir(os.path.join(bt.dom, "img2"))) == ["base2", "top"]
     assert ovs.xget(top, "parent") == "base2"
     ovs.qemu_io(top, "read -P 0x61 0 1M", fmt="qcow2")
+
+
+def test_attributes_and_plain_io(btree, workdir):
+    bt = btree()
+    img = os.path.join(bt.dom, "img")
+    os.mkdir(img)
+    v = bt.tree.raw("img", "v", size=16 * MiB)
+    assert ovs.xget(v, "io") == "daemon"  # never passthrough: no backing file
+    # chmod/chown are kept for the life of the mount (CONTRACT)
+    os.chmod(v, 0o600)
+    os.chown(v, 107, 107)
+    os.chmod(img, 0o750)
+    st = os.stat(v)
+    assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (0o600, 107, 107)
+    assert os.stat(img).st_mode & 0o7777 == 0o750
+    # plain write/read/fsync; cp (copy_file_range falls back to read/write)
+    data = os.urandom(4 * MiB)
+    src = workdir / "src.bin"
+    src.write_bytes(data)
+    r = subprocess.run(["cp", str(src), v], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert ovs.read_at(v, 0, 4 * MiB) == data
+    ovs.write_at(v, 5 * MiB, b"tail")
+    assert ovs.read_at(v, 5 * MiB, 4) == b"tail"
+    # SEEK_DATA/SEEK_HOLE: block volumes report data
+    fd = os.open(v, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        assert os.lseek(fd, 0, os.SEEK_DATA) == 0
+        assert os.lseek(fd, 0, os.SEEK_HOLE) == size
+    finally:
+        os.close(fd)
+    # fallocate grows the LV (preallocated); punching a hole zeroes
+    fd = os.open(v, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, 200 * MiB)
+        assert os.fstat(fd).st_size == 200 * MiB
+    finally:
+        os.close(fd)
+    assert int(lvs(bt.devs)["v"]["lv_size"]) == 256 * MiB
+    r = subprocess.run(["fallocate", "-p", "-o", "0", "-l", str(MiB), v], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert ovs.read_at(v, 0, MiB) == bytes(MiB)
+    assert ovs.read_at(v, MiB, 3 * MiB) == data[MiB:]
+    bt.remount()
+    st = os.stat(v)
+    assert st.st_size == 200 * MiB
+    assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (0o660, 36, 36)
+    assert ovs.read_at(v, MiB, 3 * MiB) == data[MiB:]
