@@ -482,3 +482,66 @@ def test_attributes_and_plain_io(btree, workdir):
     assert st.st_size == 200 * MiB
     assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (0o660, 36, 36)
     assert ovs.read_at(v, MiB, 3 * MiB) == data[MiB:]
+
+
+# ------------------------------------------------------------ crash safety
+# test_crash.py's scenarios, on a block domain: killed at a fault point, the
+# operation is wholly visible or not after a remount, and the tree works.
+
+def _block_crash_points():
+    import test_crash
+    return [p for p in test_crash.DAEMON_POINTS
+            if p.split(".", 1)[0] not in ("vol_link", "meta_write")]
+
+
+@pytest.mark.parametrize("point", _block_crash_points())
+def test_block_crash_at(btree, point):
+    import signal
+
+    import test_crash
+    bt = btree()
+    t = bt.tree
+    sc = test_crash.scenario(point)
+    m = t.mount
+    sc.setup(t)
+    assert sc.state(t) == "before"
+    m.stop()
+    m.start(env={"OVSTORE_TEST_FAULT": f"{point}:crash"})
+    try:
+        sc.op(t)
+    except OSError:
+        pass
+    rc = m.wait_exit(10)
+    assert rc == -signal.SIGKILL, f"the daemon did not die at {point} (status {rc})"
+    m.reap_dead()
+    m.start()
+    sc.state(t)
+    assert not [n for n, lv in lvs(bt.devs).items()
+                if "OVIRT_VOL_INITIALIZING" in lv["lv_tags"] or "_remove_me_" in lv["lv_tags"]]
+    test_crash.follow_up(t)
+    outcome = sc.state(t)
+    m.remount()
+    assert sc.state(t) == outcome
+
+
+@pytest.mark.parametrize("point", ["vol_create.meta", "vol_create.lease", "vol_delete.illegal",
+                                   "vol_delete.data", "vol_parent.parent", "vol_rename.files",
+                                   "vol_rename.children", "img_rename.dir"])
+def test_block_eio_at(btree, point):
+    import test_crash
+    bt = btree()
+    t = bt.tree
+    sc = test_crash.scenario(point)
+    m = t.mount
+    sc.setup(t)
+    m.stop()
+    m.start(env={"OVSTORE_TEST_FAULT": f"{point}:EIO"})
+    m.allow_stderr(r"Input/output error")
+    with pytest.raises(OSError) as e:
+        sc.op(t)
+    assert e.value.errno == errno.EIO, e.value
+    assert m.alive(), "the daemon died on an injected EIO"
+    assert sc.state(t) == "before"
+    m.remount()
+    assert sc.state(t) == "before"
+    test_crash.follow_up(t)
