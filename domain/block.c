@@ -538,6 +538,8 @@ static int grow(Domain *d, BlockLv *lv, uint64_t size)
 	r = 0;
 	if (size <= old_size)
 		goto out;
+	/* whole extents (lvm wants whole sectors; it would round up anyway) */
+	size = (size + d->bd->extent_size - 1) / d->bd->extent_size * d->bd->extent_size;
 	r = blk_lv_extend(d->bd->ctx, d->bd->vg, lv->name, size);
 	vg_stale(d);
 	if (r < 0)
@@ -832,15 +834,22 @@ ssize_t block_lv_pread(Domain *d, BlockLv *lv, bool direct, void *buf, size_t le
 {
 	g_autoptr(ExtMap) m = blk_extmap_holder_get(lv->map);
 	uint64_t size = lv_shown_size(lv);
+	size_t want;
 	ssize_t n;
 
 	if (off >= size)
 		return 0;
-	len = (size_t)MIN((uint64_t)len, size - off);
+	want = (size_t)MIN((uint64_t)len, size - off);
+	/* O_DIRECT keeps whole sectors: a size not sector-aligned ends inside the LV */
+	if (direct)
+		len = MIN(len, (want + BLOCK_SECTOR - 1) / BLOCK_SECTOR * BLOCK_SECTOR);
+	else
+		len = want;
 	n = blockdom_pread(d->bd, m, direct, buf, len, off);
-	if (n >= 0)
-		clock_gettime(CLOCK_REALTIME, &lv->attrs.atime);
-	return n;
+	if (n < 0)
+		return n;
+	clock_gettime(CLOCK_REALTIME, &lv->attrs.atime);
+	return (ssize_t)want;
 }
 
 ssize_t block_lv_pwrite(Domain *d, BlockLv *lv, bool direct, const void *buf, size_t len,

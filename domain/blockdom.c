@@ -167,6 +167,34 @@ static int write_zeros(int fd, uint64_t off, uint64_t len)
 	return r;
 }
 
+/*
+ * Whole sectors with BLKZEROOUT (the kernel drops their cached pages; zeros
+ * written with O_DIRECT where the device refuses it), a partial sector at
+ * either end written through the page cache.
+ */
+static int zero_piece(BlockDom *bd, const ExtMapPiece *p)
+{
+	uint64_t end = p->offset + p->len;
+	uint64_t a = (p->offset + 511) / 512 * 512;
+	uint64_t b = end / 512 * 512;
+	int r;
+
+	if (a >= b)
+		return write_zeros(bd->fd[p->pv], p->offset, p->len);
+	if (a > p->offset && (r = write_zeros(bd->fd[p->pv], p->offset, a - p->offset)) < 0)
+		return r;
+	{
+		uint64_t range[2] = { a, b - a };
+
+		if (ioctl(bd->fd[p->pv], BLKZEROOUT, range) < 0 &&
+		    (r = write_zeros(bd->dfd[p->pv], a, b - a)) < 0)
+			return r;
+	}
+	if (end > b && (r = write_zeros(bd->fd[p->pv], b, end - b)) < 0)
+		return r;
+	return 0;
+}
+
 int blockdom_zero(BlockDom *bd, const ExtMap *map, uint64_t off, uint64_t len)
 {
 	uint64_t done = 0;
@@ -177,15 +205,9 @@ int blockdom_zero(BlockDom *bd, const ExtMap *map, uint64_t off, uint64_t len)
 
 		if (r < 0)
 			return r;
-		{
-			uint64_t range[2] = { p.offset, p.len };
-
-			if (ioctl(bd->fd[p.pv], BLKZEROOUT, range) < 0) {
-				r = write_zeros(bd->dfd[p.pv], p.offset, p.len);
-				if (r < 0)
-					return r;
-			}
-		}
+		r = zero_piece(bd, &p);
+		if (r < 0)
+			return r;
 		done += p.len;
 	}
 	return 0;

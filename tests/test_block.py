@@ -545,3 +545,33 @@ def test_block_eio_at(btree, point):
     m.remount()
     assert sc.state(t) == "before"
     test_crash.follow_up(t)
+
+
+def test_odirect_on_block(btree):
+    import mmap
+    bt = btree()
+    os.mkdir(os.path.join(bt.dom, "img"))
+    v = bt.tree.raw("img", "v", size=1000)  # not a whole sector
+    ovs.write_at(v, 0, b"\x17" * 1000)
+    buf = mmap.mmap(-1, 2 * 4096)
+    mv = memoryview(buf)
+    fd = os.open(v, os.O_RDWR | os.O_DIRECT)
+    try:
+        # a read past the end stops at the size, as on a file
+        assert os.preadv(fd, [mv[:4096]], 0) == 1000
+        assert bytes(mv[:1000]) == b"\x17" * 1000
+        for view, off in ((mv[:512], 1), (mv[:100], 0)):
+            for op in (os.preadv, os.pwritev):
+                assert ovs.errno_of(op, fd, [view], off) == errno.EINVAL
+        buf[4096:] = b"\x29" * 4096
+        assert os.pwritev(fd, [mv[4096:]], 4096) == 4096
+        assert os.fstat(fd).st_size == 8192
+    finally:
+        os.close(fd)
+    assert ovs.read_at(v, 4096, 4096) == b"\x29" * 4096
+    assert ovs.read_at(v, 1000, 3096) == bytes(3096)
+    # sizes that are no whole sectors grow the LV too
+    os.truncate(v, 200 * MiB + 1)
+    assert os.stat(v).st_size == 200 * MiB + 1
+    assert int(lvs(bt.devs)["v"]["lv_size"]) == 256 * MiB
+    assert ovs.read_at(v, 200 * MiB - 4096, 4097) == bytes(4097)
