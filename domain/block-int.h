@@ -76,5 +76,10 @@ int blockdom_sync(BlockDom *bd, bool datasync);
 int blockdom_read_kv(BlockDom *bd, char ***ret_tags, MdKv **ret);
 /* Replaces the MDT_ tags by kv's, in one vgchange (reference section 3). */
 int blockdom_write_kv(BlockDom *bd, const MdKv *kv);
-/* The VG of the PV dev; -ENOENT when it is no PV or in no VG. */
-int blockdom_find_vg(const char *dev, char **ret_vg);
+/*
+ * Groups block devices by VG (one lvm run over all): *ret_vgs maps a VG
+ * name to its given devices (canonical paths, GPtrArray of char*); with
+ * ret_lost, the devices in no VG lvm could read.
+ */
+int blockdom_group(const char *const *devs, size_t n_devs, GHashTable **ret_vgs,
+		   GPtrArray **ret_lost);

@@ -253,26 +253,60 @@ int blockdom_write_kv(BlockDom *bd, const MdKv *kv)
 				  (const char *const *)del);
 }
 
-int blockdom_find_vg(const char *dev, char **ret_vg)
+int blockdom_group(const char *const *devs, size_t n_devs, GHashTable **ret_vgs,
+		   GPtrArray **ret_lost)
 {
+	g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GHashTable) vgs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+							  (GDestroyNotify)g_ptr_array_unref);
+	g_autoptr(GPtrArray) lost = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(LvmCtx) ctx = NULL;
 	g_autoptr(GPtrArray) pvs = NULL;
-	const char *paths[] = { dev };
+	g_autofree bool *found = NULL;
 	int r;
 
-	r = blk_lvm_new(paths, 1, &ctx);
+	for (size_t i = 0; i < n_devs; i++) {
+		g_autofree char *p = g_canonicalize_filename(devs[i], NULL);
+		bool dup = false;
+
+		for (guint j = 0; j < paths->len; j++)
+			dup |= strcmp(paths->pdata[j], p) == 0;
+		if (!dup)
+			g_ptr_array_add(paths, g_steal_pointer(&p));
+	}
+	if (paths->len == 0)
+		goto out;
+	/* one lvm run over all of them: a PV without metadata areas only shows
+	 * its VG when the PV that has them is scanned too */
+	r = blk_lvm_new((const char *const *)paths->pdata, paths->len, &ctx);
 	if (r < 0)
 		return r;
 	r = blk_pv_list(ctx, &pvs);
 	if (r < 0)
 		return r;
+	found = g_new0(bool, paths->len);
 	for (guint i = 0; i < pvs->len; i++) {
 		BlkPv *pv = pvs->pdata[i];
+		int idx = blk_lvm_pv_index(ctx, pv->name);
+		GPtrArray *list;
 
-		if (pv->vg_name && *pv->vg_name) {
-			*ret_vg = g_strdup(pv->vg_name);
-			return 0;
+		if (idx < 0 || !pv->vg_name || !*pv->vg_name || pv->vg_name[0] == '[')
+			continue;
+		list = g_hash_table_lookup(vgs, pv->vg_name);
+		if (!list) {
+			list = g_ptr_array_new_with_free_func(g_free);
+			g_hash_table_insert(vgs, g_strdup(pv->vg_name), list);
 		}
+		g_ptr_array_add(list, g_strdup(paths->pdata[idx]));
+		found[idx] = true;
 	}
-	return -ENOENT;
+	for (guint i = 0; i < paths->len; i++) {
+		if (!found[i])
+			g_ptr_array_add(lost, g_strdup(paths->pdata[i]));
+	}
+out:
+	*ret_vgs = g_steal_pointer(&vgs);
+	if (ret_lost)
+		*ret_lost = g_steal_pointer(&lost);
+	return 0;
 }

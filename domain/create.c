@@ -42,7 +42,7 @@
 
 typedef struct PoolScan {
 	char *master;	     /* the pool's master domain dir, NULL when none */
-	char *master_dev;    /* or the PV of a block master domain */
+	char **master_devs;  /* or the PVs of a block master domain (g_strv) */
 	char *master_vg;
 	unsigned n_members; /* domains that list the pool */
 } PoolScan;
@@ -80,35 +80,46 @@ static int read_domain_kv(const char *dirpath, MdKv **ret_kv, MdDomainInfo **ret
 	return 0;
 }
 
-/* A block storage: the domain whose PV dev is, if any. */
-static int scan_block(const char *dev, const char *uuid, const char *pool, PoolScan *ret,
+/* The block storages: the domains on them (devices grouped by VG). */
+static int scan_block(GPtrArray *devs, const char *uuid, const char *pool, PoolScan *ret,
 		      char **ret_error)
 {
-	g_autofree char *vg = NULL;
-	g_autoptr(BlockDom) bd = NULL;
-	g_autoptr(MdKv) kv = NULL;
-	g_autoptr(MdDomainInfo) info = NULL;
-	const char *paths[] = { dev };
+	g_autoptr(GHashTable) vgs = NULL;
+	GHashTableIter it;
+	gpointer key, value;
 	int r;
 
-	r = blockdom_find_vg(dev, &vg);
-	if (r == -ENOENT)
+	if (devs->len == 0)
 		return 0;
+	r = blockdom_group((const char *const *)devs->pdata, devs->len, &vgs, NULL);
 	if (r < 0)
-		return fail(ret_error, r, "storage '%s': %s", dev,
+		return fail(ret_error, r, "storage '%s': %s", (const char *)devs->pdata[0],
 			    *blk_lvm_last_error() ? blk_lvm_last_error() : g_strerror(-r));
-	if (strcmp(vg, uuid) == 0)
-		return fail(ret_error, -EEXIST, "domain '%s' already exists on '%s'", uuid, dev);
-	if (!uuid_is_valid(vg) || blockdom_open(paths, 1, vg, &bd) < 0 ||
-	    blockdom_read_kv(bd, NULL, &kv) < 0 || md_domain_parse(kv, &info) < 0)
-		return 0;
-	for (char **pu = info->pools; pu && *pu; pu++) {
-		if (strcmp(*pu, pool) != 0)
+	g_hash_table_iter_init(&it, vgs);
+	while (g_hash_table_iter_next(&it, &key, &value)) {
+		const char *vg = key;
+		GPtrArray *paths = value;
+		g_autoptr(BlockDom) bd = NULL;
+		g_autoptr(MdKv) kv = NULL;
+		g_autoptr(MdDomainInfo) info = NULL;
+
+		if (strcmp(vg, uuid) == 0)
+			return fail(ret_error, -EEXIST, "domain '%s' already exists on '%s'", uuid,
+				    (const char *)paths->pdata[0]);
+		if (!uuid_is_valid(vg) ||
+		    blockdom_open((const char *const *)paths->pdata, paths->len, vg, &bd) < 0 ||
+		    blockdom_read_kv(bd, NULL, &kv) < 0 || md_domain_parse(kv, &info) < 0)
 			continue;
-		ret->n_members++;
-		if (info->role == MD_SD_ROLE_MASTER && !ret->master && !ret->master_dev) {
-			ret->master_dev = g_strdup(dev);
-			ret->master_vg = g_strdup(vg);
+		for (char **pu = info->pools; pu && *pu; pu++) {
+			if (strcmp(*pu, pool) != 0)
+				continue;
+			ret->n_members++;
+			if (info->role == MD_SD_ROLE_MASTER && !ret->master && !ret->master_devs) {
+				g_ptr_array_add(paths, NULL);
+				ret->master_devs = g_strdupv((char **)paths->pdata);
+				g_ptr_array_remove_index(paths, paths->len - 1);
+				ret->master_vg = g_strdup(vg);
+			}
 		}
 	}
 	return 0;
@@ -119,6 +130,8 @@ static int scan_pool(const DomainCreateOptions *opt, const char *uuid, PoolScan 
 		     char **ret_error)
 {
 	g_autoptr(GPtrArray) paths = g_ptr_array_new();
+	g_autoptr(GPtrArray) devs = g_ptr_array_new();
+	int r;
 
 	if (opt->dir)
 		g_ptr_array_add(paths, (char *)opt->dir);
@@ -134,10 +147,7 @@ static int scan_pool(const DomainCreateOptions *opt, const char *uuid, PoolScan 
 			return fail(ret_error, ov_errno(), "storage '%s': %s", path,
 				    g_strerror(errno));
 		if (S_ISBLK(st.st_mode)) {
-			int r = scan_block(path, uuid, opt->pool, ret, ret_error);
-
-			if (r < 0)
-				return r;
+			g_ptr_array_add(devs, (char *)path);
 			continue;
 		}
 		if (!S_ISDIR(st.st_mode))
@@ -169,7 +179,8 @@ static int scan_pool(const DomainCreateOptions *opt, const char *uuid, PoolScan 
 			}
 		}
 	}
-	return 0;
+	r = scan_block(devs, uuid, opt->pool, ret, ret_error);
+	return r;
 }
 
 /* The smallest direct write the storage takes (oVirt's block size probe). */
@@ -323,28 +334,27 @@ static int join_pool(const char *master_dir, const char *uuid)
 
 static bool pool_has_master(const PoolScan *ps)
 {
-	return ps->master || ps->master_dev;
+	return ps->master || ps->master_devs;
 }
 
 static void pool_scan_clear(PoolScan *ps)
 {
 	g_clear_pointer(&ps->master, g_free);
-	g_clear_pointer(&ps->master_dev, g_free);
+	g_clear_pointer(&ps->master_devs, g_strfreev);
 	g_clear_pointer(&ps->master_vg, g_free);
 }
 
 /* Adds the new domain to POOL_DOMAINS of a block master (its MDT_ tags). */
-static int join_block_pool(const char *dev, const char *vg, const char *uuid)
+static int join_block_pool(char **devs, const char *vg, const char *uuid)
 {
 	g_autoptr(BlockDom) bd = NULL;
 	g_autoptr(MdKv) kv = NULL;
 	g_autoptr(MdDomainInfo) info = NULL;
 	g_autofree MdPoolDomain *doms = NULL;
-	const char *paths[] = { dev };
 	size_t n;
 	int r;
 
-	if ((r = blockdom_open(paths, 1, vg, &bd)) < 0 || (r = blockdom_read_kv(bd, NULL, &kv)) < 0 ||
+	if ((r = blockdom_open((const char *const *)devs, g_strv_length(devs), vg, &bd)) < 0 || (r = blockdom_read_kv(bd, NULL, &kv)) < 0 ||
 	    (r = md_domain_parse(kv, &info)) < 0)
 		return r;
 	n = info->n_pool_domains;
@@ -360,7 +370,7 @@ static int join_pool_any(const PoolScan *ps, const char *uuid)
 {
 	if (ps->master)
 		return join_pool(ps->master, uuid);
-	return join_block_pool(ps->master_dev, ps->master_vg, uuid);
+	return join_block_pool(ps->master_devs, ps->master_vg, uuid);
 }
 
 static int dom_create_block(const DomainCreateOptions *opt, const char *uuid,

@@ -253,37 +253,42 @@ static int domain_probe_block(Storage *st, const char *vg, GPtrArray *devs, Doma
 /* The block storages: their VGs, each a domain when its marker tag says so. */
 static int scan_block(Storage *st, GPtrArray *found)
 {
-	g_autoptr(GHashTable) vgs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-							  (GDestroyNotify)g_ptr_array_unref);
+	g_autoptr(GHashTable) vgs = NULL;
+	g_autoptr(GPtrArray) lost = NULL;
+	g_autoptr(GPtrArray) devs = g_ptr_array_new();
 	GHashTableIter it;
 	gpointer key, value;
+	int r;
 
 	for (char **p = st->opt.paths; p && *p; p++) {
 		struct stat sb;
-		g_autofree char *vg = NULL;
-		GPtrArray *devs;
-		int r;
 
-		if (stat(*p, &sb) < 0 || !S_ISBLK(sb.st_mode))
-			continue;
-		r = blockdom_find_vg(*p, &vg);
-		if (r < 0) {
-			g_autofree char *error = g_strdup_printf(
-				"no block domain: %s", r == -ENOENT ? "not a PV in a VG"
-								    : g_strerror(-r));
+		if (stat(*p, &sb) == 0 && S_ISBLK(sb.st_mode))
+			g_ptr_array_add(devs, *p);
+	}
+	if (devs->len == 0)
+		return 0;
+	r = blockdom_group((const char *const *)devs->pdata, devs->len, &vgs, &lost);
+	if (r < 0) {
+		/* lvm could not run on them: each is a problem, the rest is served */
+		g_autofree char *error = g_strdup_printf(
+			"no block domain: %s",
+			*blk_lvm_last_error() ? blk_lvm_last_error() : g_strerror(-r));
 
-			g_rw_lock_writer_lock(&st->lock);
-			add_problem_locked(st, *p, error);
-			g_rw_lock_writer_unlock(&st->lock);
-			log_warning("storage '%s': %s, ignoring", *p, error);
-			continue;
-		}
-		devs = g_hash_table_lookup(vgs, vg);
-		if (!devs) {
-			devs = g_ptr_array_new_with_free_func(g_free);
-			g_hash_table_insert(vgs, g_strdup(vg), devs);
-		}
-		g_ptr_array_add(devs, g_canonicalize_filename(*p, NULL));
+		g_rw_lock_writer_lock(&st->lock);
+		for (guint i = 0; i < devs->len; i++)
+			add_problem_locked(st, devs->pdata[i], error);
+		g_rw_lock_writer_unlock(&st->lock);
+		log_warning("block storages: %s, ignoring", error);
+		return 0;
+	}
+	for (guint i = 0; i < lost->len; i++) {
+		const char *error = "no block domain: not a PV of a VG lvm can read";
+
+		g_rw_lock_writer_lock(&st->lock);
+		add_problem_locked(st, lost->pdata[i], error);
+		g_rw_lock_writer_unlock(&st->lock);
+		log_warning("storage '%s': %s, ignoring", (const char *)lost->pdata[i], error);
 	}
 	g_hash_table_iter_init(&it, vgs);
 	while (g_hash_table_iter_next(&it, &key, &value)) {
@@ -292,7 +297,6 @@ static int scan_block(Storage *st, GPtrArray *found)
 		g_autofree char *seen_key = g_strconcat("vg:", vg, NULL);
 		Domain *d = NULL;
 		bool seen;
-		int r;
 
 		if (!uuid_is_valid(vg))
 			continue;

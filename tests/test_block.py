@@ -79,8 +79,16 @@ def vgs(devs):
 
 
 def lvs(devs):
-    rows = lvm(devs, "lvs", "-o", "lv_name,lv_size,lv_tags,seg_pe_ranges")["lv"]
-    return {r["lv_name"]: r for r in rows}
+    """LVs by name; seg_pe_ranges lists every segment, in LV order."""
+    rows = lvm(devs, "lvs", "-o", "lv_name,lv_size,lv_tags,seg_start_pe,seg_pe_ranges",
+               "--segments")["seg"]
+    out = {}
+    for r in sorted(rows, key=lambda r: (r["lv_name"], int(r["seg_start_pe"]))):
+        if r["lv_name"] in out:
+            out[r["lv_name"]]["seg_pe_ranges"] += " " + r["seg_pe_ranges"]
+        else:
+            out[r["lv_name"]] = dict(r)
+    return out
 
 
 def pvs(devs):
@@ -575,3 +583,56 @@ def test_odirect_on_block(btree):
     assert os.stat(v).st_size == 200 * MiB + 1
     assert int(lvs(bt.devs)["v"]["lv_size"]) == 256 * MiB
     assert ovs.read_at(v, 200 * MiB - 4096, 4097) == bytes(4097)
+
+
+def test_mount_helper_with_devices(loops, pool, workdir):
+    """mount -t ovstore DEV MP -o lease=local,storage=DEV2: a block storage is a
+    device path, as a directory is."""
+    if not os.access(ovs.HELPER, os.X_OK):
+        pytest.skip(f"mount helper not built: {ovs.HELPER}")
+    a, b = loops(2)
+    sd = create_ok(pool, [a, b])
+    mp = workdir / "mp"
+    mp.mkdir()
+    env = ovs.base_env(None, debug=False)
+    env["OVSTORE_BIN"] = ovs.BIN
+    r = subprocess.run([ovs.HELPER, a, str(mp), "-o", f"lease=local,storage={b}"],
+                       capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
+                       timeout=ovs.DEADLINE)
+    assert r.returncode == 0, r.stderr
+    pids = ovs.pids_with_arg(str(mp))
+    try:
+        assert os.listdir(mp / pool) == [sd]
+        assert ovs.xget(mp / pool / sd, "type") == "block"
+    finally:
+        r = subprocess.run(["fusermount3", "-u", str(mp)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert ovs.wait_pids_gone(pids), "daemon did not exit after unmount"
+
+
+def test_two_pv_domain(loops, pool, make_tree):
+    """A VG on two PVs: found by mount and by domain create --storage when
+    every PV is named (the second PV has no metadata areas in use), and a
+    volume whose extents span both PVs reads and writes right."""
+    a, b, c = loops(3)
+    master = create_ok(pool, [a, b])
+    regular = create_ok(pool, [c], "--storage", a, "--storage", b)
+    kv = mdt(vgs([a, b])[0])
+    assert f"{regular}:Active" in kv["POOL_DOMAINS"].split(",")
+    doms = [ovs.Domain(master, pool, a), ovs.Domain(regular, pool, c)]
+    t = make_tree(doms, storages=[a, b, c])
+    t.check_ondisk = False
+    assert sorted(os.listdir(os.path.join(t.root, pool))) == sorted([master, regular])
+    img = os.path.join(t.dom(doms[0]), "img")
+    os.mkdir(img)
+    v = ovs.create_volume(os.path.join(img, "wide"))
+    os.truncate(v, 14 * GiB)
+    lv = lvs([a, b])["wide"]
+    assert a in lv["seg_pe_ranges"] and b in lv["seg_pe_ranges"], lv
+    ovs.qemu_io(v, "write -P 0x71 0 1M", "write -P 0x72 14335M 1M", cache="none")
+    dev, off = lv_pv_offset([a, b], lv, 14335 * MiB)
+    assert dev == b
+    assert read_dev(dev, off, MiB) == b"\x72" * MiB
+    t.remount()
+    ovs.qemu_io(v, "read -P 0x71 0 1M", "read -P 0x72 14335M 1M", "read -P 0 14334M 1M",
+                cache="none")
