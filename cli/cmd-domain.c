@@ -31,13 +31,14 @@ static void create_usage(FILE *f)
 		"                             [--storage PATH|DEV]... [--class data|iso]\n"
 		"                             [--description TEXT] [--uuid UUID] [--io-timeout S]\n"
 		"\n"
-		"Formats a new storage domain (oVirt format V5) in PATH/<sdUUID>/ and puts it in\n"
+		"Formats a new storage domain (oVirt format V5) in PATH/<sdUUID>/ or on DEVs (a new\n"
+		"VG named <sdUUID>) and puts it in\n"
 		"pool POOL; prints the domain UUID.  When no domain found under PATH or any\n"
 		"--storage belongs to POOL, the pool is new and this domain is its master.\n"
 		"\n"
 		"  --pool POOL          pool UUID\n"
 		"  --dir PATH           a directory (local, NFS, any POSIX mount)\n"
-		"  --block DEV,...      LUNs for a block domain (not supported yet)\n"
+		"  --block DEV,...      LUNs (block devices, blank) for a block domain\n"
 		"  --storage PATH       where the pool's other domains live (repeatable)\n"
 		"  --class data|iso     domain class (default data)\n"
 		"  --description TEXT   domain name, at most 50 characters\n"
@@ -134,10 +135,6 @@ static int domain_create(int argc, char **argv)
 		log_error("domain create: give exactly one of --dir and --block");
 		return 1;
 	}
-	if (o.block) {
-		log_error("domain create: block domains (--block) are not supported yet");
-		return 1;
-	}
 	dco.cls = MD_SD_CLASS_DATA;
 	if (o.cls && strcmp(o.cls, "iso") == 0) {
 		dco.cls = MD_SD_CLASS_ISO;
@@ -148,6 +145,7 @@ static int domain_create(int argc, char **argv)
 	g_ptr_array_add(storage, NULL);
 	dco.pool = o.pool;
 	dco.dir = o.dir;
+	dco.block = o.block;
 	dco.storage = (char **)storage->pdata;
 	dco.description = o.description;
 	dco.uuid = o.uuid;

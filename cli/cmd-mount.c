@@ -39,7 +39,8 @@ static void mount_usage(FILE *f)
 		"  --host-id N         this host's id in the pools, 1..2000 (default 1)\n"
 		"  --lease KIND        sanlock (default; cluster) or local (one host)\n"
 		"  --io-timeout S      lease I/O timeout, 1..300 (default 10)\n"
-		"  --storage PATH      a directory holding domains (repeatable)\n"
+		"  --storage PATH|DEV  a directory holding domains, or a PV of a block\n"
+		"                      domain (name every PV of it; repeatable)\n"
 		"  -o OPTIONS          comma-separated mount options, below\n\n");
 	fs_print_options_help();
 }
@@ -126,13 +127,10 @@ static int validate(const MountOptions *o)
 			log_error("mount: storage '%s': %s", p, g_strerror(errno));
 			return -ENOENT;
 		}
-		if (S_ISBLK(st.st_mode)) {
-			log_error("mount: storage '%s' is a block device: block domains are not "
-				  "supported yet", p);
-			return -EPROTONOSUPPORT;
-		}
+		if (S_ISBLK(st.st_mode))
+			continue; /* a PV of a block domain */
 		if (!S_ISDIR(st.st_mode)) {
-			log_error("mount: storage '%s' is not a directory", p);
+			log_error("mount: storage '%s' is not a directory or a block device", p);
 			return -ENOTDIR;
 		}
 	}
@@ -200,6 +198,7 @@ int cmd_mount(int argc, char **argv)
 	so.io_timeout = o.io_timeout;
 	so.uid = fs_uid(fs);
 	so.gid = fs_gid(fs);
+	so.chunk_mb = fs_chunk_mb(fs);
 	r = storage_open(&so, &st);
 	if (r < 0) {
 		report_open_error(&o, r);

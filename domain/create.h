@@ -17,6 +17,7 @@
 typedef struct DomainCreateOptions {
 	const char *pool;	 /* pool UUID */
 	const char *dir;	 /* PATH for a file domain */
+	const char *block;	 /* or DEV[,DEV...] for a block domain */
 	char **storage;		 /* where the pool's other domains live (g_strv, may be NULL) */
 	MdSdClass cls;		 /* data or iso */
 	const char *description; /* may be NULL */

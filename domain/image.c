@@ -382,7 +382,8 @@ static void new_record(Domain *d, const char *img, MdVolume *md)
 	g_strlcpy(md->domain, d->uuid, sizeof(md->domain));
 	g_strlcpy(md->image, img, sizeof(md->image));
 	md->format = MD_VOL_FORMAT_RAW;
-	md->type = MD_VOL_TYPE_SPARSE;
+	/* block: raw is preallocated (its LV covers it); qcow2 turns sparse (thin) */
+	md->type = d->bd ? MD_VOL_TYPE_PREALLOCATED : MD_VOL_TYPE_SPARSE;
 	md->role = MD_VOL_ROLE_LEAF;
 	md->legality = MD_LEGALITY_ILLEGAL;
 }

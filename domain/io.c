@@ -70,6 +70,113 @@ static ssize_t pwrite_full(int fd, const void *buf, size_t size, off_t off)
 	return (ssize_t)done;
 }
 
+/*
+ * Block volumes have no fd: their bytes are reached through the LV's extent
+ * map (block.c).  These helpers pick the way.
+ */
+static ssize_t h_pread(VolHandle *h, void *buf, size_t size, off_t off)
+{
+	if (h->lv)
+		return block_lv_pread(h->vol->dom, h->lv, (h->flags & O_DIRECT) != 0, buf, size,
+				      (uint64_t)off);
+	return pread_full(h->fd, buf, size, off);
+}
+
+static ssize_t h_pwrite(VolHandle *h, const void *buf, size_t size, off_t off)
+{
+	if (h->lv)
+		return block_lv_pwrite(h->vol->dom, h->lv, (h->flags & O_DIRECT) != 0, buf, size,
+				       (uint64_t)off);
+	return pwrite_full(h->fd, buf, size, off);
+}
+
+static int h_size(VolHandle *h, off_t *ret)
+{
+	struct stat st;
+
+	if (h->lv) {
+		*ret = (off_t)block_lv_size(h->lv);
+		return 0;
+	}
+	if (fstat(h->fd, &st) < 0)
+		return ov_errno();
+	*ret = st.st_size;
+	return 0;
+}
+
+/* The first HEADER_WINDOW bytes of a volume (fewer when it is shorter). */
+static ssize_t read_window(Domain *d, const char *img, const char *name, void *buf)
+{
+	ssize_t n;
+	int rfd;
+
+	if (d->bd) {
+		BlockLv *lv = block_lv_lookup(d, name);
+
+		return lv ? block_lv_pread(d, lv, false, buf, HEADER_WINDOW, 0) : -ENOENT;
+	}
+	rfd = d->ops->vol_open(d, img, name, O_RDONLY);
+	if (rfd < 0)
+		return rfd;
+	n = pread_full(rfd, buf, HEADER_WINDOW, 0);
+	ov_close_fd(rfd);
+	return n;
+}
+
+int vol_read_head(Domain *d, const char *img, const char *name, void **ret_buf, size_t *ret_len)
+{
+	void *buf = ov_aligned_alloc(HEADER_WINDOW);
+	ssize_t n = read_window(d, img, name, buf);
+
+	if (n < 0) {
+		ov_aligned_free(buf);
+		return (int)n;
+	}
+	memset((char *)buf + n, 0, HEADER_WINDOW - (size_t)n);
+	*ret_buf = buf;
+	*ret_len = (size_t)n;
+	return 0;
+}
+
+int vol_write_head(Domain *d, const char *img, const char *name, const void *buf, size_t len)
+{
+	g_auto(OvFd) fd = -1;
+
+	if (d->bd) {
+		BlockLv *lv = block_lv_lookup(d, name);
+		ssize_t n;
+
+		if (!lv)
+			return -ENOENT;
+		n = block_lv_pwrite(d, lv, false, buf, len, 0);
+		if (n < 0)
+			return (int)n;
+		return block_sync(d, false);
+	}
+	fd = d->ops->vol_open(d, img, name, O_RDWR);
+	if (fd < 0)
+		return fd;
+	if (pwrite_full(fd, buf, len, 0) != (ssize_t)len || fsync(fd) < 0)
+		return -EIO;
+	return 0;
+}
+
+static int read_header_of(Domain *d, const char *img, const char *name, MdQcow2Header *ret)
+{
+	void *buf = ov_aligned_alloc(HEADER_WINDOW);
+	ssize_t n = read_window(d, img, name, buf);
+	int r;
+
+	if (n < 0) {
+		ov_aligned_free(buf);
+		return (int)n;
+	}
+	memset((char *)buf + n, 0, HEADER_WINDOW - (size_t)n);
+	r = md_qcow2_parse(buf, (size_t)n, ret);
+	ov_aligned_free(buf);
+	return r;
+}
+
 int qcow2_read_header(int fd, void **ret_buf, size_t *ret_len, MdQcow2Header *ret_hdr)
 {
 	void *buf = ov_aligned_alloc(HEADER_WINDOW);
@@ -101,6 +208,7 @@ int vol_open(Volume *vol, int flags, VolHandle **ret)
 	g_autofree char *name = NULL;
 	bool learn = false;
 	VolHandle *h;
+	BlockLv *lv = NULL;
 	int fd;
 	int r = 0;
 
@@ -119,27 +227,31 @@ int vol_open(Volume *vol, int flags, VolHandle **ret)
 	img = g_strdup(model_home_image_locked(vol) ? model_home_image_locked(vol)->name
 						    : vol->md.image);
 	name = g_strdup(vol->name);
-	fd = d->ops->vol_open(d, img, name, oflags);
-	if (fd >= 0 && write)
+	if (d->bd) {
+		lv = block_lv_lookup(d, name);
+		fd = lv ? -1 : -ENOENT;
+	} else {
+		fd = d->ops->vol_open(d, img, name, oflags);
+	}
+	if ((fd >= 0 || lv) && write)
 		g_atomic_int_inc(&vol->n_writers);
-	learn = fd >= 0 && write && !vol->plain && vol->md.format == MD_VOL_FORMAT_COW &&
+	learn = (fd >= 0 || lv) && write && !vol->plain && vol->md.format == MD_VOL_FORMAT_COW &&
 		g_atomic_int_get(&vol->cluster_size) == 0;
 	g_mutex_unlock(&d->op_lock);
-	if (fd < 0)
+	if (fd < 0 && !lv)
 		return fd;
 
 	if (learn) {
 		/* Writes below the first cluster end are header writes. */
 		MdQcow2Header hdr;
-		int rfd = d->ops->vol_open(d, img, name, O_RDONLY);
 
-		if (rfd >= 0 && qcow2_read_header(rfd, NULL, NULL, &hdr) == 0)
+		if (read_header_of(d, img, name, &hdr) == 0)
 			g_atomic_int_set(&vol->cluster_size, 1 << hdr.cluster_bits);
-		ov_close_fd(rfd);
 	}
 	h = g_new0(VolHandle, 1);
 	h->vol = vol_ref(vol);
 	h->fd = fd;
+	h->lv = lv;
 	h->flags = oflags;
 	h->write = write;
 	*ret = h;
@@ -156,17 +268,17 @@ void vh_close(VolHandle *h)
 	vol = h->vol;
 	d = vol->dom;
 	if (h->write) {
-		struct stat st;
+		off_t size = 0;
 
 		g_mutex_lock(&d->op_lock);
 		/* A raw volume's capacity follows its size (writes may have grown it). */
 		if (!vol->dead && !vol->plain && !vol->corrupt &&
-		    vol->md.format == MD_VOL_FORMAT_RAW && fstat(h->fd, &st) == 0 &&
-		    (uint64_t)st.st_size != vol->md.capacity) {
+		    vol->md.format == MD_VOL_FORMAT_RAW && h_size(h, &size) == 0 &&
+		    (uint64_t)size != vol->md.capacity) {
 			MdVolume md = vol->md;
 			int r;
 
-			md.capacity = (uint64_t)st.st_size;
+			md.capacity = (uint64_t)size;
 			r = vol_write_md_locked(vol, &md);
 			if (r < 0)
 				log_warning_errno(r, "domain '%s' volume '%s': recording its size, "
@@ -223,7 +335,7 @@ ssize_t vh_pread(VolHandle *h, void *buf, size_t size, off_t off)
 {
 	if (misaligned(h, size, off))
 		return -EINVAL;
-	return pread_full(h->fd, buf, size, off);
+	return h_pread(h, buf, size, off);
 }
 
 /* Whether vol's chain (walking parents by name) reaches `ancestor`. */
@@ -292,10 +404,13 @@ int vol_apply_header_locked(Domain *d, Volume *vol, const MdQcow2Header *hdr, Vo
 	MdVolume md = vol->md;
 	int r;
 
-	if (md.format == MD_VOL_FORMAT_COW && md.capacity == hdr->size && !parent_changed)
+	if (md.format == MD_VOL_FORMAT_COW && md.capacity == hdr->size && !parent_changed &&
+	    !(d->bd && md.type != MD_VOL_TYPE_SPARSE))
 		return 0;
 	old_parent = g_strdup(md.parent);
 	md.format = MD_VOL_FORMAT_COW;
+	if (d->bd)
+		md.type = MD_VOL_TYPE_SPARSE; /* CONTRACT: qcow2 on a block domain is thin */
 	md.capacity = hdr->size;
 	if (parent_changed) {
 		g_strlcpy(md.parent, pname, sizeof(md.parent));
@@ -337,7 +452,7 @@ static bool is_header_write_locked(VolHandle *h, const void *buf, size_t size, o
 				   bool *ret_raw_empty)
 {
 	Volume *vol = h->vol;
-	struct stat st;
+	off_t cur = 0;
 
 	*ret_raw_empty = false;
 	if (vol->plain || vol->dead)
@@ -346,7 +461,7 @@ static bool is_header_write_locked(VolHandle *h, const void *buf, size_t size, o
 		return (size_t)off < header_window(vol);
 	if (off != 0 || !md_qcow2_has_magic(buf, size))
 		return false;
-	if (fstat(h->fd, &st) < 0 || st.st_size != 0)
+	if (h_size(h, &cur) < 0 || cur != 0)
 		return false; /* behaviour.md: only an empty raw volume turns qcow2 */
 	*ret_raw_empty = true;
 	return true;
@@ -368,7 +483,7 @@ static ssize_t header_write(VolHandle *h, const void *buf, size_t size, off_t of
 	g_mutex_lock(&d->op_lock);
 	if (!is_header_write_locked(h, buf, size, off, &raw_empty)) {
 		g_mutex_unlock(&d->op_lock);
-		return pwrite_full(h->fd, buf, size, off);
+		return h_pwrite(h, buf, size, off);
 	}
 
 	/* The first 2 MiB as they will be after this write. */
@@ -376,14 +491,8 @@ static ssize_t header_write(VolHandle *h, const void *buf, size_t size, off_t of
 	memset(old, 0, HEADER_WINDOW);
 	if (!raw_empty) {
 		g_autofree char *img = g_strdup(model_home_image_locked(vol)->name);
-		int rfd = d->ops->vol_open(d, img, vol->name, O_RDONLY);
 
-		if (rfd < 0) {
-			r = rfd;
-			goto out;
-		}
-		r = pread_full(rfd, old, HEADER_WINDOW, 0);
-		ov_close_fd(rfd);
+		r = read_window(d, img, vol->name, old);
 		if (r < 0)
 			goto out;
 		old_len = (size_t)r;
@@ -401,7 +510,7 @@ static ssize_t header_write(VolHandle *h, const void *buf, size_t size, off_t of
 			 * completes what the record says. */
 			MdVolume md = vol->md;
 
-			r = pwrite_full(h->fd, buf, size, off);
+			r = h_pwrite(h, buf, size, off);
 			md.format = MD_VOL_FORMAT_COW;
 			if (r >= 0) {
 				int r2 = vol_write_md_locked(vol, &md);
@@ -425,7 +534,7 @@ static ssize_t header_write(VolHandle *h, const void *buf, size_t size, off_t of
 	r = header_journal_begin(d, vol, raw_empty, &slot);
 	if (r < 0)
 		goto out;
-	r = pwrite_full(h->fd, buf, size, off);
+	r = h_pwrite(h, buf, size, off);
 	if (r < 0) {
 		jrnl_end(d, slot);
 		goto out;
@@ -447,8 +556,9 @@ static ssize_t header_write(VolHandle *h, const void *buf, size_t size, off_t of
 		fault_quiet_end();
 
 		if (r2 == 0 && keep > 0)
-			r2 = (int)MIN(0, pwrite_full(h->fd, (char *)old + off, (size_t)keep, off));
-		if (r2 == 0 && (size_t)off + size > old_len && ftruncate(h->fd, (off_t)old_len) < 0)
+			r2 = (int)MIN(0, h_pwrite(h, (char *)old + off, (size_t)keep, off));
+		if (r2 == 0 && (size_t)off + size > old_len && h->fd >= 0 &&
+		    ftruncate(h->fd, (off_t)old_len) < 0)
 			r2 = ov_errno();
 		if (r2 < 0) {
 			log_warning_errno(r2, "domain '%s' volume '%s': header change interrupted, "
@@ -483,7 +593,7 @@ ssize_t vh_pwrite(VolHandle *h, const void *buf, size_t size, off_t off)
 				    ? (size_t)off < header_window(vol)
 				    : off == 0 && md_qcow2_has_magic(buf, size)))
 		return header_write(h, buf, size, off);
-	return pwrite_full(h->fd, buf, size, off);
+	return h_pwrite(h, buf, size, off);
 }
 
 int vh_data_fd(VolHandle *h, bool write, const void *buf, size_t size, off_t off)
@@ -494,6 +604,8 @@ int vh_data_fd(VolHandle *h, bool write, const void *buf, size_t size, off_t off
 		return -EBADF;
 	if (misaligned(h, size, off))
 		return -EINVAL;
+	if (h->lv)
+		return -EAGAIN; /* no fd: the synchronous path does block volumes */
 	if (!write)
 		return h->fd;
 	if (!vol->plain && (g_atomic_int_get((gint *)&vol->md.format) == MD_VOL_FORMAT_COW
@@ -506,7 +618,11 @@ int vh_data_fd(VolHandle *h, bool write, const void *buf, size_t size, off_t off
 
 int vh_fsync(VolHandle *h, bool datasync)
 {
-	int r = datasync ? fdatasync(h->fd) : fsync(h->fd);
+	int r;
+
+	if (h->lv)
+		return block_sync(h->vol->dom, datasync);
+	r = datasync ? fdatasync(h->fd) : fsync(h->fd);
 
 	return r < 0 ? ov_errno() : 0;
 }
@@ -516,12 +632,29 @@ int vh_fallocate(VolHandle *h, int mode, off_t off, off_t len)
 	if (!h->write)
 		return -EBADF;
 	vh_written(h);
+	if (h->lv)
+		return block_lv_fallocate(h->vol->dom, h->lv, mode, (uint64_t)off, (uint64_t)len);
 	return fallocate(h->fd, mode, off, len) < 0 ? ov_errno() : 0;
 }
 
 off_t vh_lseek(VolHandle *h, off_t off, int whence)
 {
-	off_t r = lseek(h->fd, off, whence);
+	off_t r;
+
+	if (h->lv) {
+		/* CONTRACT: block volumes report data */
+		off_t size = (off_t)block_lv_size(h->lv);
+
+		if (whence == SEEK_DATA || whence == SEEK_HOLE) {
+			if (off < 0 || off >= size)
+				return -ENXIO;
+			return whence == SEEK_DATA ? off : size;
+		}
+		if (whence == SEEK_END)
+			off += size;
+		return off < 0 ? -EINVAL : off;
+	}
+	r = lseek(h->fd, off, whence);
 
 	return r < 0 ? ov_errno() : r;
 }
@@ -556,6 +689,8 @@ ssize_t vh_copy_range(VolHandle *src, off_t src_off, VolHandle *dst, off_t dst_o
 
 	if (!dst->write)
 		return -EBADF;
+	if (src->lv || dst->lv)
+		return -EOPNOTSUPP; /* no fds to copy between: the caller copies */
 	vh_written(dst);
 	if (fstat(src->fd, &st) < 0)
 		return ov_errno();
@@ -629,6 +764,8 @@ bool vol_may_pass_through(Volume *vol, int flags)
 	bool raw;
 	struct stat st;
 
+	if (d->bd)
+		return false; /* no backing file: the daemon does block volumes */
 	if ((flags & O_ACCMODE) == O_RDONLY)
 		return true;
 	if (flags & O_TRUNC)
@@ -668,7 +805,6 @@ int vh_learn(VolHandle *h)
 	Volume *parent = NULL;
 	bool raw_empty;
 	int slot = -1;
-	int rfd;
 	int r;
 
 	if (!h->write || !h->unwatched)
@@ -681,13 +817,7 @@ int vh_learn(VolHandle *h)
 	}
 	raw_empty = vol->md.format == MD_VOL_FORMAT_RAW;
 	img = g_strdup(model_home_image_locked(vol)->name);
-	rfd = d->ops->vol_open(d, img, vol->name, O_RDONLY);
-	if (rfd < 0) {
-		r = rfd;
-		goto out;
-	}
-	r = qcow2_read_header(rfd, NULL, NULL, &hdr);
-	ov_close_fd(rfd);
+	r = read_header_of(d, img, vol->name, &hdr);
 	if (r < 0) {
 		/* raw bytes in an emptied raw volume are just raw; a qcow2 one broke */
 		r = raw_empty ? 0 : -EINVAL;

@@ -84,7 +84,8 @@ static int replay_header(Domain *d, const char *img, const char *name, bool raw_
 	Volume *vol = model_find_volume_locked(d, name);
 	Volume *parent = NULL;
 	MdQcow2Header hdr;
-	g_auto(OvFd) fd = -1;
+	void *buf = NULL;
+	size_t len = 0;
 	int r;
 
 	if (!vol || vol->plain || vol->corrupt)
@@ -106,10 +107,11 @@ static int replay_header(Domain *d, const char *img, const char *name, bool raw_
 			r = vol_fix_role_locked(d, model_find_volume_locked(d, old_parent));
 		return r;
 	}
-	fd = d->ops->vol_open(d, img, name, O_RDONLY);
-	if (fd < 0)
-		return fd;
-	r = qcow2_read_header(fd, NULL, NULL, &hdr);
+	r = vol_read_head(d, img, name, &buf, &len);
+	if (r < 0)
+		return r;
+	r = md_qcow2_parse(buf, len, &hdr);
+	ov_aligned_free(buf);
 	if (r < 0)
 		return 0; /* not (yet) qcow2: the record stands */
 	if (hdr.has_backing) {

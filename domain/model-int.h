@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <glib.h>
 
 #include "domain/model.h"
@@ -23,6 +24,8 @@
 #define JOURNAL_FILE "ovstore.journal"
 
 typedef struct DomainBackend DomainBackend;
+typedef struct BlockDom BlockDom;
+typedef struct BlockLv BlockLv;
 
 typedef struct Problem {
 	char *path;
@@ -53,7 +56,8 @@ struct Domain {
 	Pool *pool;
 	const DomainBackend *ops;
 	char uuid[37];
-	char *dir;	/* <storage path>/<sdUUID> */
+	char *dir;	/* <storage path>/<sdUUID>; a block domain: its PVs, comma separated */
+	BlockDom *bd;	/* a block domain's PVs and LVs, NULL on a file domain */
 	int dir_fd;	/* the domain directory */
 	int images_fd;	/* <dir>/images */
 	int journal_fd; /* dom_md/ovstore.journal, -1 when read-only */
@@ -101,7 +105,8 @@ struct Volume {
 
 struct VolHandle {
 	Volume *vol; /* a reference */
-	int fd;
+	int fd;	     /* -1 on a block domain */
+	BlockLv *lv; /* a block domain's volume LV, else NULL */
 	int flags;
 	bool write;
 	bool unwatched; /* writes go around the daemon (passthrough) */
@@ -150,6 +155,23 @@ struct DomainBackend {
 };
 
 extern const DomainBackend file_backend;
+extern const DomainBackend block_backend;
+
+/* block.c: what io.c and storage.c need of a block domain. */
+/* Reads the MDT_ tags (checked: seal, ready marker) and the metadata LV's map. */
+int block_domain_load(Domain *d, MdKv **ret_kv);
+/* The LV of a volume, valid for the life of the domain; NULL when none. */
+BlockLv *block_lv_lookup(Domain *d, const char *vol);
+/* Bytes a volume shows: raw, its capacity; qcow2, its LV size. */
+uint64_t block_lv_size(BlockLv *lv);
+/* Reads stop at block_lv_size(); writes past the LV end fail with ENOSPC. */
+ssize_t block_lv_pread(Domain *d, BlockLv *lv, bool direct, void *buf, size_t len, uint64_t off);
+ssize_t block_lv_pwrite(Domain *d, BlockLv *lv, bool direct, const void *buf, size_t len,
+			uint64_t off);
+int block_lv_zero(Domain *d, BlockLv *lv, uint64_t off, uint64_t len);
+/* fallocate(2) modes 0, KEEP_SIZE (the LV grows), PUNCH_HOLE and ZERO_RANGE (zeroed). */
+int block_lv_fallocate(Domain *d, BlockLv *lv, int mode, uint64_t off, uint64_t len);
+int block_sync(Domain *d, bool datasync);
 
 /* model.c: building and querying the tables (callers hold the right locks). */
 Image *model_image_new(Domain *d, const char *name);
@@ -179,6 +201,13 @@ int vol_fix_role_locked(Domain *d, Volume *vol);
  * ret_buf, hands out the bytes read (free with ov_aligned_free).
  */
 int qcow2_read_header(int fd, void **ret_buf, size_t *ret_len, MdQcow2Header *ret_hdr);
+/*
+ * The first 2 MiB of a volume on any backend, zero padded (free with
+ * ov_aligned_free); *ret_len says how many bytes were there.
+ */
+int vol_read_head(Domain *d, const char *img, const char *name, void **ret_buf, size_t *ret_len);
+/* Writes len bytes at offset 0 of a volume and syncs them. */
+int vol_write_head(Domain *d, const char *img, const char *name, const void *buf, size_t len);
 /* Brings vol's record and its parents' roles in step with its header. */
 int vol_apply_header_locked(Domain *d, Volume *vol, const MdQcow2Header *hdr, Volume *parent);
 

@@ -53,6 +53,7 @@ typedef struct StorageOptions {
 	unsigned io_timeout;
 	uid_t uid;	     /* owner of what the tree creates */
 	gid_t gid;
+	unsigned chunk_mb;   /* thin qcow2 chunk on block domains, MiB (0: 1024) */
 } StorageOptions;
 
 /*

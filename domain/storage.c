@@ -10,6 +10,7 @@
  * storage).
  */
 #include "domain/model-int.h"
+#include "domain/block-int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/names.h"
+#include "metadata/md-block.h"
 #include "metadata/md-domain.h"
 #include "common/banned.h"
 
@@ -61,6 +63,7 @@ static void domain_free(gpointer p)
 	ov_close_fd(d->dir_fd);
 	ov_close_fd(d->images_fd);
 	ov_close_fd(d->journal_fd);
+	blockdom_free(d->bd);
 	g_mutex_clear(&d->op_lock);
 	g_cond_clear(&d->writers_gone);
 	g_rw_lock_clear(&d->lock);
@@ -175,6 +178,159 @@ static int domain_probe(Storage *st, const char *dirpath, const char *name, Doma
 	d->volumes = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
 					   (GDestroyNotify)vol_unref);
 	*ret = g_steal_pointer(&d);
+	return 0;
+}
+
+static void domain_add_locked(Storage *st, Domain *d);
+
+/* Reads and checks one block domain (VG vg on the PVs devs); joins its lockspace. */
+static int domain_probe_block(Storage *st, const char *vg, GPtrArray *devs, Domain **ret,
+			      char **ret_error)
+{
+	g_autoptr(Domain) d = g_new0(Domain, 1);
+	g_autoptr(BlkVg) v = NULL;
+	int r;
+
+	d->st = st;
+	d->dir_fd = d->images_fd = d->journal_fd = -1;
+	g_mutex_init(&d->op_lock);
+	g_cond_init(&d->writers_gone);
+	g_rw_lock_init(&d->lock);
+	g_ptr_array_add(devs, NULL);
+	d->dir = g_strjoinv(",", (char **)devs->pdata);
+	g_ptr_array_remove_index(devs, devs->len - 1);
+	d->ops = &block_backend;
+	r = blockdom_open((const char *const *)devs->pdata, devs->len, vg, &d->bd);
+	if (r < 0) {
+		*ret_error = g_strdup_printf("opening the PVs: %s", *blk_lvm_last_error()
+								   ? blk_lvm_last_error()
+								   : g_strerror(-r));
+		return r;
+	}
+	r = blk_vg_get(d->bd->ctx, vg, &v);
+	if (r == 0 && v->pv_count != devs->len) {
+		*ret_error = g_strdup_printf("VG has %u PVs, %u given: name every PV with "
+					     "--storage", v->pv_count, devs->len);
+		return -ENODEV;
+	}
+	r = block_domain_load(d, &d->kv);
+	if (r == -EUCLEAN) {
+		*ret_error = g_strdup("metadata seal is broken");
+		return r;
+	}
+	if (r == 0)
+		r = md_domain_parse(d->kv, &d->info);
+	if (r < 0) {
+		*ret_error = g_strdup_printf("bad metadata: %s", g_strerror(-r));
+		return r;
+	}
+	if (strcmp(d->info->uuid, vg) != 0) {
+		*ret_error = g_strdup_printf("metadata names domain '%s'", d->info->uuid);
+		return -EUCLEAN;
+	}
+	if (d->info->version < 4) {
+		*ret_error = g_strdup_printf("format version %d is not supported (4 and 5 are)",
+					     d->info->version);
+		return -EPROTONOSUPPORT;
+	}
+	g_strlcpy(d->uuid, vg, sizeof(d->uuid));
+	d->version = d->info->version;
+	d->block_size = d->info->block_size ? d->info->block_size : 512;
+	d->alignment = d->info->alignment ? d->info->alignment : 1024 * 1024;
+	d->iso = d->info->cls == MD_SD_CLASS_ISO;
+	/* local leases: the flock is taken on the first PV */
+	r = lease_join(st->leases, d->uuid, devs->pdata[0]);
+	if (r < 0)
+		return r;
+	d->images = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+					  (GDestroyNotify)img_unref);
+	d->volumes = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+					   (GDestroyNotify)vol_unref);
+	*ret = g_steal_pointer(&d);
+	return 0;
+}
+
+/* The block storages: their VGs, each a domain when its marker tag says so. */
+static int scan_block(Storage *st, GPtrArray *found)
+{
+	g_autoptr(GHashTable) vgs = NULL;
+	g_autoptr(GPtrArray) lost = NULL;
+	g_autoptr(GPtrArray) devs = g_ptr_array_new();
+	GHashTableIter it;
+	gpointer key, value;
+	int r;
+
+	for (char **p = st->opt.paths; p && *p; p++) {
+		struct stat sb;
+
+		if (stat(*p, &sb) == 0 && S_ISBLK(sb.st_mode))
+			g_ptr_array_add(devs, *p);
+	}
+	if (devs->len == 0)
+		return 0;
+	r = blockdom_group((const char *const *)devs->pdata, devs->len, &vgs, &lost);
+	if (r < 0) {
+		/* lvm could not run on them: each is a problem, the rest is served */
+		g_autofree char *error = g_strdup_printf(
+			"no block domain: %s",
+			*blk_lvm_last_error() ? blk_lvm_last_error() : g_strerror(-r));
+
+		g_rw_lock_writer_lock(&st->lock);
+		for (guint i = 0; i < devs->len; i++)
+			add_problem_locked(st, devs->pdata[i], error);
+		g_rw_lock_writer_unlock(&st->lock);
+		log_warning("block storages: %s, ignoring", error);
+		return 0;
+	}
+	for (guint i = 0; i < lost->len; i++) {
+		const char *error = "no block domain: not a PV of a VG lvm can read";
+
+		g_rw_lock_writer_lock(&st->lock);
+		add_problem_locked(st, lost->pdata[i], error);
+		g_rw_lock_writer_unlock(&st->lock);
+		log_warning("storage '%s': %s, ignoring", (const char *)lost->pdata[i], error);
+	}
+	g_hash_table_iter_init(&it, vgs);
+	while (g_hash_table_iter_next(&it, &key, &value)) {
+		const char *vg = key;
+		g_autofree char *error = NULL;
+		g_autofree char *seen_key = g_strconcat("vg:", vg, NULL);
+		Domain *d = NULL;
+		bool seen;
+
+		if (!uuid_is_valid(vg))
+			continue;
+		g_rw_lock_reader_lock(&st->lock);
+		seen = g_hash_table_contains(st->seen, seen_key) ||
+		       g_hash_table_contains(st->domains, vg);
+		g_rw_lock_reader_unlock(&st->lock);
+		if (seen)
+			continue;
+		r = domain_probe_block(st, vg, value, &d, &error);
+		g_rw_lock_writer_lock(&st->lock);
+		g_hash_table_add(st->seen, g_strdup(seen_key));
+		if (r == -EBUSY) {
+			g_rw_lock_writer_unlock(&st->lock);
+			return -EBUSY;
+		}
+		if (r < 0) {
+			if (!error)
+				error = g_strdup(g_strerror(-r));
+			add_problem_locked(st, vg, error);
+			g_rw_lock_writer_unlock(&st->lock);
+			log_warning("block domain '%s': %s, ignoring", vg, error);
+			continue;
+		}
+		if (!d->info->pools || !d->info->pools[0]) {
+			g_rw_lock_writer_unlock(&st->lock);
+			log_info("domain '%s' belongs to no pool, not shown", vg);
+			domain_free(d);
+			continue;
+		}
+		domain_add_locked(st, d);
+		g_rw_lock_writer_unlock(&st->lock);
+		g_ptr_array_add(found, d);
+	}
 	return 0;
 }
 
@@ -382,10 +538,17 @@ int storage_open(const StorageOptions *opt, Storage **ret)
 	if (r < 0)
 		return r;
 	for (char **p = st->opt.paths; p && *p; p++) {
+		struct stat sb;
+
+		if (stat(*p, &sb) == 0 && S_ISBLK(sb.st_mode))
+			continue;
 		r = scan_path(st, *p, found);
 		if (r < 0)
 			return r;
 	}
+	r = scan_block(st, found);
+	if (r < 0)
+		return r;
 	r = activate(st, found);
 	if (r < 0)
 		return r;
@@ -403,8 +566,14 @@ void storage_rescan(Storage *st)
 		return;
 	if (!g_mutex_trylock(&st->scan_lock))
 		return;
-	for (char **p = st->opt.paths; p && *p; p++)
+	for (char **p = st->opt.paths; p && *p; p++) {
+		struct stat sb;
+
+		/* block storages: read at mount only (behaviour.md) */
+		if (stat(*p, &sb) == 0 && S_ISBLK(sb.st_mode))
+			continue;
 		(void)scan_path(st, *p, found);
+	}
 	if (found->len)
 		(void)activate(st, found);
 	__atomic_store_n(&st->last_scan, g_get_monotonic_time(), __ATOMIC_RELAXED);

@@ -361,22 +361,21 @@ out:
 /* Rewrites a child's qcow2 backing file name. */
 static int rewrite_backing(Domain *d, const char *img, const char *child, const char *name)
 {
-	g_auto(OvFd) fd = -1;
 	void *buf = NULL;
 	size_t len = 0;
 	MdQcow2Header hdr;
 	int r;
 
-	fd = d->ops->vol_open(d, img, child, O_RDWR);
-	if (fd < 0)
-		return fd;
-	r = qcow2_read_header(fd, &buf, &len, &hdr);
+	r = vol_read_head(d, img, child, &buf, &len);
 	if (r < 0)
 		return r;
-	len = MIN(len, (size_t)1 << hdr.cluster_bits);
-	r = md_qcow2_set_backing(buf, len, name);
-	if (r == 0 && (pwrite(fd, buf, len, 0) != (ssize_t)len || fsync(fd) < 0))
-		r = -EIO;
+	r = md_qcow2_parse(buf, len, &hdr);
+	if (r == 0) {
+		len = MIN(len, (size_t)1 << hdr.cluster_bits);
+		r = md_qcow2_set_backing(buf, len, name);
+	}
+	if (r == 0)
+		r = vol_write_head(d, img, child, buf, len);
 	ov_aligned_free(buf);
 	return r;
 }
@@ -659,6 +658,8 @@ int vol_truncate(Volume *vol, off_t size)
 		/* behaviour.md: an emptied qcow2 leaf is a new raw volume again. */
 		old_parent = g_strdup(md.parent);
 		md.format = MD_VOL_FORMAT_RAW;
+		if (d->bd)
+			md.type = MD_VOL_TYPE_PREALLOCATED;
 		md.parent[0] = '\0';
 		g_atomic_int_set(&vol->cluster_size, 0);
 	}

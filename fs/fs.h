@@ -31,6 +31,8 @@ void fs_free(Fs *fs);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Fs, fs_free)
 
 uid_t fs_uid(const Fs *fs);
+/* -o chunk_mb: the thin qcow2 chunk on block domains, MiB. */
+unsigned fs_chunk_mb(const Fs *fs);
 gid_t fs_gid(const Fs *fs);
 /* Prints the -o options ovstore and libfuse understand. */
 void fs_print_options_help(void);

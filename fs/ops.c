@@ -835,11 +835,12 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (fs->engine) {
 		int fd = vh_data_fd(h, false, NULL, size, off);
 
-		if (fd < 0) {
+		if (fd < 0 && fd != -EAGAIN) {
 			reply_err(req, fd);
 			return;
 		}
-		if (engine_read(fs, req, fd, size, off))
+		/* -EAGAIN: no fd (a block volume), the synchronous path below */
+		if (fd >= 0 && engine_read(fs, req, fd, size, off))
 			return; /* answered at completion */
 	}
 	n = vh_pread(h, readbuf(), size, off);

@@ -196,6 +196,11 @@ gid_t fs_gid(const Fs *fs)
 	return fs->cfg.gid;
 }
 
+unsigned fs_chunk_mb(const Fs *fs)
+{
+	return fs->cfg.chunk_mb;
+}
+
 static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 {
 	(void)userdata;

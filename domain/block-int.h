@@ -1,0 +1,85 @@
+/*
+ * block-int: what domain/ knows of a block domain (an LVM VG named by the
+ * domain UUID, reference section 6), private to domain/.
+ *
+ * A BlockDom is the VG's PVs as the daemon uses them: one LvmCtx for the
+ * lvm commands, and two fds per PV (buffered and O_DIRECT), opened once, on
+ * which every LV byte is read and written through the LV's extent map: this
+ * kernel has no device-mapper, so no LV is ever activated.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <glib.h>
+
+#include "block/extmap.h"
+#include "block/lvm.h"
+#include "metadata/md-kv.h"
+
+/* ovstore's own intent journal: in the metadata LV, after VDSM's 17 MiB area. */
+#define BLOCK_JOURNAL_OFFSET (32ull * 1024 * 1024)
+/* Sanlock alignment and sector size of the block domains ovstore makes. */
+#define BLOCK_ALIGNMENT (1024u * 1024)
+#define BLOCK_SECTOR 512u
+
+typedef struct BlockLv BlockLv; /* one volume LV (block.c) */
+
+typedef struct BlockDom {
+	LvmCtx *ctx;
+	char *vg;
+	char *vg_uuid;
+	uint64_t extent_size;
+	size_t n_pvs;
+	int *fd;	/* per PV index of ctx: O_RDWR */
+	int *dfd;	/* per PV index of ctx: O_RDWR | O_DIRECT */
+	GPtrArray *pvs; /* BlkPv of ctx's devices (pe_start, pe_count) */
+	ExtMap *md_map; /* the `metadata` LV */
+	/* block.c's tables, protected by lock */
+	GMutex lock;
+	GMutex extend_lock; /* serialises LV extensions (block.c) */
+	GHashTable *lvs;    /* volume LV name -> BlockLv* (owned) */
+	GHashTable *images; /* image name -> its attributes (owned) */
+	GPtrArray *gone;    /* removed BlockLv*, kept for open handles until the end */
+	gint64 vg_read_at;  /* monotonic µs of the cached VG size/free below, 0: stale */
+	uint64_t vg_size;
+	uint64_t vg_free;
+} BlockDom;
+
+/* Opens the PVs at paths (all of the VG's) for VG vg. */
+int blockdom_open(const char *const *paths, size_t n_paths, const char *vg, BlockDom **ret);
+void blockdom_free(BlockDom *bd);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(BlockDom, blockdom_free)
+
+/* The extent map of an LV from a report of it. */
+int blockdom_map_lv(BlockDom *bd, const BlkLv *lv, ExtMap **ret);
+/* The extent map of LV name (one lvs). */
+int blockdom_map(BlockDom *bd, const char *lv, ExtMap **ret);
+
+/*
+ * [off, off + len) of the LV that map describes, on the PVs, piece by
+ * piece.  direct: the O_DIRECT fds (buf, off and len aligned to 512).
+ * -ERANGE when the range passes the LV end.  Returns len or -errno.
+ */
+ssize_t blockdom_pread(BlockDom *bd, const ExtMap *map, bool direct, void *buf, size_t len,
+		       uint64_t off);
+ssize_t blockdom_pwrite(BlockDom *bd, const ExtMap *map, bool direct, const void *buf,
+			size_t len, uint64_t off);
+/* Zeroes a range (BLKZEROOUT, writing zeros where the device refuses it). */
+int blockdom_zero(BlockDom *bd, const ExtMap *map, uint64_t off, uint64_t len);
+/* fsync (or fdatasync) of every PV. */
+int blockdom_sync(BlockDom *bd, bool datasync);
+
+/* The VG's MDT_ tags decoded and checked (seal); with ret_tags, all its tags. */
+int blockdom_read_kv(BlockDom *bd, char ***ret_tags, MdKv **ret);
+/* Replaces the MDT_ tags by kv's, in one vgchange (reference section 3). */
+int blockdom_write_kv(BlockDom *bd, const MdKv *kv);
+/*
+ * Groups block devices by VG (one lvm run over all): *ret_vgs maps a VG
+ * name to its given devices (canonical paths, GPtrArray of char*); with
+ * ret_lost, the devices in no VG lvm could read.
+ */
+int blockdom_group(const char *const *devs, size_t n_devs, GHashTable **ret_vgs,
+		   GPtrArray **ret_lost);

@@ -1,0 +1,932 @@
+/*
+ * block.c: the block-domain backend (reference section 6).
+ *
+ *   the VG <sdUUID>               the domain; MDT_ tags its metadata
+ *   LV <vol>, tags IU_ PU_ MD_    a volume: its bytes, its image, parent
+ *                                 and metadata slot
+ *   metadata LV, slot MD_         its record (512 bytes, O_DIRECT)
+ *   leases LV, (100 + slot) * align  its sanlock resource
+ *
+ * No LV is activated (no device-mapper here): every byte goes through the
+ * LV's extent map onto the PV fds of the domain's BlockDom.  What oVirt
+ * keeps nowhere on block storage (an image with no volume, owners, modes
+ * and times) lives in memory for the life of the mount.  The generic code
+ * holds the domain's op lock around every call that changes something;
+ * bd->lock guards the tables below against the data path's lookups.
+ */
+#include "domain/block-int.h"
+#include "domain/model-int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+#include <linux/falloc.h>
+
+#include "common/cleanup.h"
+#include "common/fileio.h"
+#include "common/log.h"
+#include "common/names.h"
+#include "lease/lease.h"
+#include "metadata/md-block.h"
+#include "common/banned.h"
+
+#define BLANK_UUID "00000000-0000-0000-0000-000000000000"
+
+typedef struct Attrs {
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	struct timespec mtime;
+	struct timespec atime;
+} Attrs;
+
+/* One volume LV. */
+struct BlockLv {
+	char *name;
+	char image[MD_VOLUME_NAME_MAX + 1];
+	char parent[MD_VOLUME_NAME_MAX + 1]; /* as the PU_ tag says */
+	bool has_slot;
+	uint32_t slot;
+	bool cow;	  /* qcow2: its size is the LV's; raw: its capacity */
+	uint64_t size;	  /* raw: bytes shown (the capacity) */
+	uint64_t capacity; /* qcow2: the virtual size, the bound of its growth */
+	ExtMapHolder *map;
+	Attrs attrs;
+};
+
+static void block_lv_free(gpointer p)
+{
+	BlockLv *lv = p;
+
+	g_free(lv->name);
+	blk_extmap_holder_free(lv->map);
+	g_free(lv);
+}
+
+static void attrs_init(Domain *d, Attrs *a, mode_t mode)
+{
+	a->mode = mode;
+	a->uid = d->st->opt.uid;
+	a->gid = d->st->opt.gid;
+	clock_gettime(CLOCK_REALTIME, &a->mtime);
+	a->atime = a->mtime;
+}
+
+static BlockLv *find_lv(Domain *d, const char *name)
+{
+	BlockLv *lv;
+
+	g_mutex_lock(&d->bd->lock);
+	lv = g_hash_table_lookup(d->bd->lvs, name);
+	g_mutex_unlock(&d->bd->lock);
+	return lv;
+}
+
+/* A VG's size and free space change only by our lvm commands; cached for 1 s
+ * against other hosts' (each vgs costs some 50 ms). */
+#define VG_CACHE_US G_USEC_PER_SEC
+
+static void vg_stale(Domain *d)
+{
+	g_mutex_lock(&d->bd->lock);
+	d->bd->vg_read_at = 0;
+	g_mutex_unlock(&d->bd->lock);
+}
+
+static uint64_t lv_shown_size(BlockLv *lv)
+{
+	g_autoptr(ExtMap) m = NULL;
+
+	if (!lv->cow)
+		return __atomic_load_n(&lv->size, __ATOMIC_RELAXED);
+	m = blk_extmap_holder_get(lv->map);
+	return blk_extmap_size(m);
+}
+
+/* A volume whose record cannot be read: raw, illegal, read-only. */
+static void corrupt_record(Domain *d, const char *img, MdVolume *md)
+{
+	memset(md, 0, sizeof(*md));
+	md->format = MD_VOL_FORMAT_RAW;
+	md->type = MD_VOL_TYPE_PREALLOCATED;
+	md->role = MD_VOL_ROLE_LEAF;
+	md->legality = MD_LEGALITY_ILLEGAL;
+	g_strlcpy(md->domain, d->uuid, sizeof(md->domain));
+	g_strlcpy(md->image, img, sizeof(md->image));
+}
+
+static int read_slot(Domain *d, uint32_t slot, MdVolume *ret)
+{
+	uint64_t off = 0;
+	void *buf;
+	ssize_t n;
+	int r;
+
+	r = md_block_slot_offset(d->version, slot, &off);
+	if (r < 0)
+		return r;
+	buf = ov_aligned_alloc(MD_BLOCK_RECORD_SIZE);
+	n = blockdom_pread(d->bd, d->bd->md_map, true, buf, MD_BLOCK_RECORD_SIZE, off);
+	r = n < 0 ? (int)n : md_block_slot_decode(buf, MD_BLOCK_RECORD_SIZE, ret);
+	ov_aligned_free(buf);
+	return r;
+}
+
+static int write_slot(Domain *d, uint32_t slot, const MdVolume *md)
+{
+	uint64_t off = 0;
+	void *buf;
+	ssize_t n;
+	int r;
+
+	r = md_block_slot_offset(d->version, slot, &off);
+	if (r < 0)
+		return r;
+	buf = ov_aligned_alloc(MD_BLOCK_RECORD_SIZE);
+	r = md_block_slot_encode(md, d->version, buf);
+	if (r == 0) {
+		n = blockdom_pwrite(d->bd, d->bd->md_map, true, buf, MD_BLOCK_RECORD_SIZE, off);
+		r = n < 0 ? (int)n : 0;
+	}
+	ov_aligned_free(buf);
+	if (r == 0)
+		r = blockdom_sync(d->bd, true);
+	return r;
+}
+
+static void scan_lv(Domain *d, BlkLv *blv)
+{
+	MdLvTags t;
+	BlockLv *lv;
+	Image *img;
+	Volume *vol;
+	ExtMap *map = NULL;
+	int r;
+
+	if (md_block_lv_is_special(blv->name))
+		return;
+	r = md_lv_tags_parse((const char *const *)blv->tags, g_strv_length(blv->tags), &t);
+	if (r < 0 || !name_is_valid(blv->name)) {
+		log_warning("domain '%s': LV '%s' has bad tags, ignoring", d->uuid, blv->name);
+		return;
+	}
+	if (t.initializing || t.removal != MD_LV_REMOVAL_NONE) {
+		/* A create or a delete cut off midway: finish the delete. */
+		if (blk_lv_remove(d->bd->ctx, d->bd->vg, blv->name) == 0)
+			log_info("domain '%s': removed unfinished LV '%s'", d->uuid, blv->name);
+		return;
+	}
+	if (!md_lv_tags_is_volume(&t) || !name_is_valid(t.image))
+		return;
+	r = blockdom_map_lv(d->bd, blv, &map);
+	if (r < 0) {
+		log_warning_errno(r, "domain '%s': LV '%s': no extent map, ignoring", d->uuid,
+				  blv->name);
+		return;
+	}
+	lv = g_new0(BlockLv, 1);
+	lv->name = g_strdup(blv->name);
+	g_strlcpy(lv->image, t.image, sizeof(lv->image));
+	g_strlcpy(lv->parent, t.parent, sizeof(lv->parent));
+	lv->has_slot = true;
+	lv->slot = t.slot;
+	lv->map = blk_extmap_holder_new(map);
+	blk_extmap_unref(map);
+	attrs_init(d, &lv->attrs, S_IFREG | 0660);
+
+	img = model_find_image_locked(d, t.image);
+	if (!img) {
+		img = model_image_new(d, t.image);
+		model_add_image_locked(d, img);
+	}
+	vol = model_volume_new(d, blv->name);
+	r = read_slot(d, t.slot, &vol->md);
+	if (r < 0) {
+		log_warning("domain '%s' volume '%s/%s': bad metadata record in slot %u (%s), "
+			    "serving it read-only and illegal",
+			    d->uuid, t.image, blv->name, t.slot, g_strerror(-r));
+		corrupt_record(d, t.image, &vol->md);
+		vol->corrupt = true;
+		vol->md.capacity = blv->size;
+	}
+	lv->cow = vol->md.format == MD_VOL_FORMAT_COW;
+	lv->size = MIN(vol->md.capacity, blv->size);
+	lv->capacity = vol->md.capacity;
+	g_hash_table_replace(d->bd->lvs, lv->name, lv);
+	model_add_volume_locked(d, vol);
+	model_link_locked(vol, img);
+}
+
+static int block_scan(Domain *d)
+{
+	g_autoptr(GPtrArray) lvs = NULL;
+	int r;
+
+	r = blk_lv_list(d->bd->ctx, d->bd->vg, &lvs);
+	if (r < 0)
+		return r;
+	for (guint i = 0; i < lvs->len; i++)
+		scan_lv(d, lvs->pdata[i]);
+	return 0;
+}
+
+/* Images: only in memory until a volume names them (CONTRACT). */
+static Attrs *image_attrs(Domain *d, const char *img, bool make)
+{
+	Attrs *a;
+
+	g_mutex_lock(&d->bd->lock);
+	a = g_hash_table_lookup(d->bd->images, img);
+	if (!a && make) {
+		a = g_new0(Attrs, 1);
+		attrs_init(d, a, S_IFDIR | 0770);
+		g_hash_table_insert(d->bd->images, g_strdup(img), a);
+	}
+	g_mutex_unlock(&d->bd->lock);
+	return a;
+}
+
+static int block_image_create(Domain *d, const char *img, uid_t uid, gid_t gid)
+{
+	Attrs *a = image_attrs(d, img, true);
+
+	a->uid = uid;
+	a->gid = gid;
+	return 0;
+}
+
+static int block_image_remove(Domain *d, const char *img)
+{
+	g_mutex_lock(&d->bd->lock);
+	g_hash_table_remove(d->bd->images, img);
+	g_mutex_unlock(&d->bd->lock);
+	return 0;
+}
+
+static int retag(Domain *d, const char *lv, const char *del_tag, const char *add_tag)
+{
+	const char *add[] = { add_tag, NULL };
+	const char *del[] = { del_tag, NULL };
+
+	return blk_lv_change_tags(d->bd->ctx, d->bd->vg, lv, add_tag ? add : NULL,
+				  del_tag ? del : NULL);
+}
+
+static int block_image_rename(Domain *d, const char *from, const char *to)
+{
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+	g_autofree char *old_tag = g_strconcat(MD_BLOCK_TAG_IMAGE, from, NULL);
+	g_autofree char *new_tag = g_strconcat(MD_BLOCK_TAG_IMAGE, to, NULL);
+	GHashTableIter it;
+	gpointer value;
+	int r;
+
+	g_mutex_lock(&d->bd->lock);
+	g_hash_table_iter_init(&it, d->bd->lvs);
+	while (g_hash_table_iter_next(&it, NULL, &value)) {
+		BlockLv *lv = value;
+
+		if (strcmp(lv->image, from) == 0)
+			g_ptr_array_add(names, g_strdup(lv->name));
+	}
+	g_mutex_unlock(&d->bd->lock);
+	for (guint i = 0; i < names->len; i++) {
+		BlockLv *lv = find_lv(d, names->pdata[i]);
+
+		r = retag(d, lv->name, old_tag, new_tag);
+		if (r < 0)
+			return r;
+		g_strlcpy(lv->image, to, sizeof(lv->image));
+	}
+	g_mutex_lock(&d->bd->lock);
+	{
+		gpointer key = NULL, a = NULL;
+
+		if (g_hash_table_steal_extended(d->bd->images, from, &key, &a)) {
+			g_free(key);
+			g_hash_table_insert(d->bd->images, g_strdup(to), a);
+		}
+	}
+	g_mutex_unlock(&d->bd->lock);
+	return 0;
+}
+
+static int block_image_stat(Domain *d, const char *img, struct stat *ret)
+{
+	Attrs *a = image_attrs(d, img, true);
+
+	memset(ret, 0, sizeof(*ret));
+	ret->st_mode = a->mode;
+	ret->st_nlink = 2;
+	ret->st_uid = a->uid;
+	ret->st_gid = a->gid;
+	ret->st_mtim = ret->st_ctim = a->mtime;
+	ret->st_atim = a->atime;
+	ret->st_blksize = 4096;
+	return 0;
+}
+
+static int block_image_chmod(Domain *d, const char *img, mode_t mode)
+{
+	Attrs *a = image_attrs(d, img, true);
+
+	a->mode = S_IFDIR | (mode & 07777);
+	return 0;
+}
+
+static int block_image_chown(Domain *d, const char *img, uid_t uid, gid_t gid)
+{
+	Attrs *a = image_attrs(d, img, true);
+
+	if (uid != (uid_t)-1)
+		a->uid = uid;
+	if (gid != (gid_t)-1)
+		a->gid = gid;
+	return 0;
+}
+
+/* Zeroes [from, to) of a fresh or grown LV: a new volume never shows old bytes. */
+static int zero_new(Domain *d, ExtMap *map, uint64_t from)
+{
+	uint64_t size = blk_extmap_size(map);
+
+	return from < size ? blockdom_zero(d->bd, map, from, size - from) : 0;
+}
+
+static int block_vol_create(Domain *d, const char *img, const char *vol, mode_t mode, uid_t uid,
+			    gid_t gid)
+{
+	const char *tags[] = { MD_BLOCK_TAG_INITIALIZING, NULL };
+	g_autoptr(BlkLv) blv = NULL;
+	g_autoptr(ExtMap) map = NULL;
+	BlockLv *lv;
+	int r;
+
+	if (find_lv(d, vol))
+		return -EEXIST;
+	/* lvm needs one extent; the volume shows 0 bytes until it is truncated */
+	r = blk_lv_create(d->bd->ctx, d->bd->vg, vol, d->bd->extent_size, tags, NULL);
+	vg_stale(d);
+	if (r < 0)
+		return r;
+	if ((r = blk_lv_get(d->bd->ctx, d->bd->vg, vol, &blv)) < 0 ||
+	    (r = blockdom_map_lv(d->bd, blv, &map)) < 0 || (r = zero_new(d, map, 0)) < 0) {
+		(void)blk_lv_remove(d->bd->ctx, d->bd->vg, vol);
+		return r;
+	}
+	lv = g_new0(BlockLv, 1);
+	lv->name = g_strdup(vol);
+	g_strlcpy(lv->image, img, sizeof(lv->image));
+	lv->map = blk_extmap_holder_new(map);
+	attrs_init(d, &lv->attrs, S_IFREG | (mode & 07777));
+	lv->attrs.uid = uid;
+	lv->attrs.gid = gid;
+	g_mutex_lock(&d->bd->lock);
+	g_hash_table_replace(d->bd->lvs, lv->name, lv);
+	g_mutex_unlock(&d->bd->lock);
+	return 0;
+}
+
+static int block_vol_remove(Domain *d, const char *img, const char *vol)
+{
+	g_autofree char *old_tag = g_strconcat(MD_BLOCK_TAG_IMAGE, img, NULL);
+	g_autofree char *new_tag =
+		g_strconcat(MD_BLOCK_TAG_IMAGE, MD_BLOCK_REMOVE_PREFIX, img, NULL);
+	BlockLv *lv = find_lv(d, vol);
+	int r;
+
+	if (!lv)
+		return 0;
+	/* reference 6.3: the image tag renamed, then lvremove */
+	r = retag(d, vol, old_tag, new_tag);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	r = blk_lv_remove(d->bd->ctx, d->bd->vg, vol);
+	vg_stale(d);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	g_mutex_lock(&d->bd->lock);
+	/* open handles keep using the old map until they close */
+	g_hash_table_steal(d->bd->lvs, vol);
+	g_ptr_array_add(d->bd->gone, lv);
+	g_mutex_unlock(&d->bd->lock);
+	return 0;
+}
+
+static int block_vol_rename(Domain *d, const char *img, const char *from, const char *to)
+{
+	BlockLv *lv = find_lv(d, from);
+	int r;
+
+	(void)img;
+	if (!lv)
+		return find_lv(d, to) ? 0 : -ENOENT;
+	r = blk_lv_rename(d->bd->ctx, d->bd->vg, from, to);
+	if (r < 0)
+		return r;
+	g_mutex_lock(&d->bd->lock);
+	g_hash_table_steal(d->bd->lvs, from);
+	g_free(lv->name);
+	lv->name = g_strdup(to);
+	g_hash_table_replace(d->bd->lvs, lv->name, lv);
+	g_mutex_unlock(&d->bd->lock);
+	return 0;
+}
+
+static int block_vol_link(Domain *d, const char *vol, const char *from, const char *to)
+{
+	(void)d;
+	(void)vol;
+	(void)from;
+	(void)to;
+	return -EOPNOTSUPP; /* behaviour.md: no templates on block domains yet */
+}
+
+static int block_vol_open(Domain *d, const char *img, const char *vol, int flags)
+{
+	(void)d;
+	(void)img;
+	(void)vol;
+	(void)flags;
+	return -EOPNOTSUPP; /* block volumes have no fd: see block_vol_map */
+}
+
+static int block_vol_stat(Domain *d, const char *img, const char *vol, struct stat *ret)
+{
+	BlockLv *lv = find_lv(d, vol);
+	g_autoptr(ExtMap) m = NULL;
+
+	(void)img;
+	if (!lv)
+		return -ENOENT;
+	m = blk_extmap_holder_get(lv->map);
+	memset(ret, 0, sizeof(*ret));
+	ret->st_mode = lv->attrs.mode;
+	ret->st_nlink = 1;
+	ret->st_uid = lv->attrs.uid;
+	ret->st_gid = lv->attrs.gid;
+	ret->st_size = (off_t)lv_shown_size(lv);
+	ret->st_blocks = (blkcnt_t)(blk_extmap_size(m) / 512);
+	ret->st_blksize = 4096;
+	ret->st_mtim = ret->st_ctim = lv->attrs.mtime;
+	ret->st_atim = lv->attrs.atime;
+	return 0;
+}
+
+static int block_vol_chmod(Domain *d, const char *img, const char *vol, mode_t mode)
+{
+	BlockLv *lv = find_lv(d, vol);
+
+	(void)img;
+	if (!lv)
+		return -ENOENT;
+	lv->attrs.mode = S_IFREG | (mode & 07777);
+	return 0;
+}
+
+static int block_vol_chown(Domain *d, const char *img, const char *vol, uid_t uid, gid_t gid)
+{
+	BlockLv *lv = find_lv(d, vol);
+
+	(void)img;
+	if (!lv)
+		return -ENOENT;
+	if (uid != (uid_t)-1)
+		lv->attrs.uid = uid;
+	if (gid != (gid_t)-1)
+		lv->attrs.gid = gid;
+	return 0;
+}
+
+static int block_vol_utimens(Domain *d, const char *img, const char *vol,
+			     const struct timespec times[2])
+{
+	BlockLv *lv = find_lv(d, vol);
+	struct timespec now;
+
+	(void)img;
+	if (!lv)
+		return -ENOENT;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (!times) {
+		lv->attrs.atime = lv->attrs.mtime = now;
+		return 0;
+	}
+	if (times[0].tv_nsec != UTIME_OMIT)
+		lv->attrs.atime = times[0].tv_nsec == UTIME_NOW ? now : times[0];
+	if (times[1].tv_nsec != UTIME_OMIT)
+		lv->attrs.mtime = times[1].tv_nsec == UTIME_NOW ? now : times[1];
+	return 0;
+}
+
+/* Grows lv to at least size bytes (whole extents), zeroing what it adds. */
+static int grow(Domain *d, BlockLv *lv, uint64_t size)
+{
+	g_autoptr(ExtMap) old = blk_extmap_holder_get(lv->map);
+	g_autoptr(BlkLv) blv = NULL;
+	g_autoptr(ExtMap) map = NULL;
+	uint64_t old_size;
+	int r;
+
+	g_mutex_lock(&d->bd->extend_lock);
+	blk_extmap_unref(old);
+	old = blk_extmap_holder_get(lv->map);
+	old_size = blk_extmap_size(old);
+	r = 0;
+	if (size <= old_size)
+		goto out;
+	/* whole extents (lvm wants whole sectors; it would round up anyway) */
+	size = (size + d->bd->extent_size - 1) / d->bd->extent_size * d->bd->extent_size;
+	r = blk_lv_extend(d->bd->ctx, d->bd->vg, lv->name, size);
+	vg_stale(d);
+	if (r < 0)
+		goto out;
+	if ((r = blk_lv_get(d->bd->ctx, d->bd->vg, lv->name, &blv)) < 0 ||
+	    (r = blockdom_map_lv(d->bd, blv, &map)) < 0 || (r = zero_new(d, map, old_size)) < 0)
+		goto out;
+	/* lvextend only appends: I/O in flight on the old map stays right */
+	blk_extmap_holder_set(lv->map, map);
+out:
+	g_mutex_unlock(&d->bd->extend_lock);
+	return r;
+}
+
+static uint64_t round_up(uint64_t v, uint64_t unit)
+{
+	return (v + unit - 1) / unit * unit;
+}
+
+/*
+ * CONTRACT "Thin provisioning": a qcow2 LV grows by a chunk when a write
+ * reaches within half a chunk of its end, never past capacity * 1.1
+ * (rounded up to extents); the write waits for it.  ENOSPC only when the
+ * write still does not fit: the VG is full (or the volume at its bound).
+ */
+static int thin_extend(Domain *d, BlockLv *lv, uint64_t end)
+{
+	uint64_t chunk = (uint64_t)(d->st->opt.chunk_mb ? d->st->opt.chunk_mb : 1024) *
+			 1024 * 1024;
+	uint64_t ext = d->bd->extent_size;
+	uint64_t cap = __atomic_load_n(&lv->capacity, __ATOMIC_RELAXED);
+	uint64_t limit = round_up(cap + cap / 10, ext);
+	g_autoptr(ExtMap) m = blk_extmap_holder_get(lv->map);
+	uint64_t size = blk_extmap_size(m);
+	uint64_t target;
+	int r;
+
+	if (end + chunk / 2 <= size || size >= limit)
+		return end <= size ? 0 : -ENOSPC;
+	target = MAX(size + chunk, round_up(end + chunk / 2, ext));
+	target = MIN(round_up(target, ext), MAX(limit, round_up(end, ext)));
+	r = grow(d, lv, target);
+	if (r == -ENOSPC && end > size)
+		/* less than a chunk left in the VG: what this write needs, if that fits */
+		r = grow(d, lv, round_up(end, ext));
+	if (r < 0) {
+		if (end <= size)
+			return 0; /* the write fits: the next one tries again */
+		return r;
+	}
+	log_debug(LOG_CLASS_DOMAIN, "domain '%s' volume '%s': LV extended to %" G_GUINT64_FORMAT,
+		  d->uuid, lv->name, target);
+	return 0;
+}
+
+static int block_vol_truncate(Domain *d, const char *img, const char *vol, off_t size)
+{
+	BlockLv *lv = find_lv(d, vol);
+	uint64_t old;
+	int r;
+
+	(void)img;
+	if (!lv)
+		return -ENOENT;
+	old = lv_shown_size(lv);
+	/* a raw volume is preallocated: its LV covers its capacity (CONTRACT) */
+	r = grow(d, lv, (uint64_t)size);
+	if (r < 0)
+		return r;
+	if ((uint64_t)size > old) {
+		/* bytes past the old end read as zeros, as a file's would */
+		g_autoptr(ExtMap) m = blk_extmap_holder_get(lv->map);
+
+		r = blockdom_zero(d->bd, m, old, (uint64_t)size - old);
+		if (r < 0)
+			return r;
+	}
+	if (size == 0)
+		lv->cow = false;
+	__atomic_store_n(&lv->size, (uint64_t)size, __ATOMIC_RELAXED);
+	clock_gettime(CLOCK_REALTIME, &lv->attrs.mtime);
+	return 0;
+}
+
+static int block_md_write(Domain *d, const char *img, const char *vol, const MdVolume *md)
+{
+	BlockLv *lv = find_lv(d, vol);
+	int r;
+
+	(void)img;
+	if (!lv)
+		return -ENOENT;
+	if (!lv->has_slot) {
+		/* a new volume: record first, then one lvchange makes it a volume */
+		g_autoptr(GArray) used = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+		MdLvTags t = { 0 };
+		g_auto(GStrv) add = NULL;
+		const char *del[] = { MD_BLOCK_TAG_INITIALIZING, NULL };
+		GHashTableIter it;
+		gpointer value;
+		uint32_t slot = 0;
+
+		g_mutex_lock(&d->bd->lock);
+		g_hash_table_iter_init(&it, d->bd->lvs);
+		while (g_hash_table_iter_next(&it, NULL, &value)) {
+			BlockLv *o = value;
+
+			if (o->has_slot)
+				g_array_append_val(used, o->slot);
+		}
+		g_mutex_unlock(&d->bd->lock);
+		r = md_block_slot_pick(d->version, (const uint32_t *)(void *)used->data, used->len,
+				       &slot);
+		if (r < 0)
+			return r;
+		r = write_slot(d, slot, md);
+		if (r < 0)
+			return r;
+		t.has_image = t.has_parent = t.has_slot = true;
+		g_strlcpy(t.image, md->image, sizeof(t.image));
+		g_strlcpy(t.parent, md->parent, sizeof(t.parent));
+		t.slot = slot;
+		r = md_lv_tags_format(&t, &add);
+		if (r < 0)
+			return r;
+		r = blk_lv_change_tags(d->bd->ctx, d->bd->vg, vol, (const char *const *)add, del);
+		if (r < 0)
+			return r;
+		lv->slot = slot;
+		lv->has_slot = true;
+		g_strlcpy(lv->parent, md->parent, sizeof(lv->parent));
+	} else {
+		r = write_slot(d, lv->slot, md);
+		if (r < 0)
+			return r;
+		if (strcmp(lv->parent, md->parent) != 0) {
+			/* keep the PU_ tag in step with the record (the record wins) */
+			g_autofree char *old_tag = g_strconcat(
+				MD_BLOCK_TAG_PARENT, *lv->parent ? lv->parent : BLANK_UUID, NULL);
+			g_autofree char *new_tag = g_strconcat(
+				MD_BLOCK_TAG_PARENT, *md->parent ? md->parent : BLANK_UUID, NULL);
+
+			if (!*md->parent || name_is_valid(md->parent)) {
+				r = retag(d, vol, old_tag, new_tag);
+				if (r < 0)
+					return r;
+			}
+			g_strlcpy(lv->parent, md->parent, sizeof(lv->parent));
+		}
+	}
+	lv->cow = md->format == MD_VOL_FORMAT_COW;
+	__atomic_store_n(&lv->capacity, md->capacity, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static int block_md_remove(Domain *d, const char *img, const char *vol)
+{
+	(void)d;
+	(void)img;
+	(void)vol;
+	return 0; /* reference 6.3: the slot is free once no LV names it */
+}
+
+static int block_lease_create(Domain *d, const char *img, const char *vol)
+{
+	BlockLv *lv = find_lv(d, vol);
+	g_autoptr(ExtMap) leases = NULL;
+	char res[LEASE_NAME_MAX + 1];
+	ExtMapPiece p;
+	uint64_t off = 0;
+	int r;
+
+	(void)img;
+	if (!lv || !lv->has_slot)
+		return -ENOENT;
+	if ((r = md_block_lease_offset(lv->slot, d->alignment, &off)) < 0 ||
+	    (r = blockdom_map(d->bd, MD_BLOCK_LV_LEASES, &leases)) < 0 ||
+	    (r = blk_extmap_lookup(leases, off, d->alignment, &p)) < 0)
+		return r;
+	if (p.len != d->alignment)
+		return -ERANGE;
+	lease_volume_resource_name(vol, res);
+	return lease_format_resource(blk_lvm_pv_path(d->bd->ctx, p.pv), p.offset, d->uuid, res,
+				     d->block_size, d->alignment);
+}
+
+static int block_lease_remove(Domain *d, const char *img, const char *vol)
+{
+	(void)d;
+	(void)img;
+	(void)vol;
+	return 0; /* the area belongs to the slot, rewritten by its next volume */
+}
+
+static int block_journal_read(Domain *d, unsigned slot, void *buf)
+{
+	ssize_t n = blockdom_pread(d->bd, d->bd->md_map, false, buf, MD_JOURNAL_RECORD_SIZE,
+				   BLOCK_JOURNAL_OFFSET + (uint64_t)slot * MD_JOURNAL_RECORD_SIZE);
+
+	return n < 0 ? (int)n : 0;
+}
+
+static int block_journal_write(Domain *d, unsigned slot, const void *buf)
+{
+	ssize_t n = blockdom_pwrite(d->bd, d->bd->md_map, false, buf, MD_JOURNAL_RECORD_SIZE,
+				    BLOCK_JOURNAL_OFFSET + (uint64_t)slot * MD_JOURNAL_RECORD_SIZE);
+
+	if (n < 0)
+		return (int)n;
+	return blockdom_sync(d->bd, true);
+}
+
+static int block_statfs(Domain *d, struct statvfs *ret)
+{
+	gint64 now = g_get_monotonic_time();
+	uint64_t size, free;
+
+	g_mutex_lock(&d->bd->lock);
+	size = d->bd->vg_size;
+	free = d->bd->vg_free;
+	if (!d->bd->vg_read_at || now - d->bd->vg_read_at > VG_CACHE_US) {
+		g_autoptr(BlkVg) vg = NULL;
+		int r;
+
+		g_mutex_unlock(&d->bd->lock);
+		r = blk_vg_get(d->bd->ctx, d->bd->vg, &vg);
+		if (r < 0)
+			return r;
+		size = vg->size;
+		free = vg->free;
+		g_mutex_lock(&d->bd->lock);
+		d->bd->vg_size = size;
+		d->bd->vg_free = free;
+		d->bd->vg_read_at = now;
+	}
+	g_mutex_unlock(&d->bd->lock);
+	memset(ret, 0, sizeof(*ret));
+	ret->f_bsize = ret->f_frsize = 4096;
+	ret->f_blocks = size / 4096;
+	ret->f_bfree = ret->f_bavail = free / 4096;
+	ret->f_namemax = 64;
+	return 0;
+}
+
+static int block_domain_md_write(Domain *d, const MdKv *kv)
+{
+	return blockdom_write_kv(d->bd, kv);
+}
+
+const DomainBackend block_backend = {
+	.type = "block",
+	.scan = block_scan,
+	.image_create = block_image_create,
+	.image_remove = block_image_remove,
+	.image_rename = block_image_rename,
+	.image_stat = block_image_stat,
+	.image_chmod = block_image_chmod,
+	.image_chown = block_image_chown,
+	.vol_create = block_vol_create,
+	.vol_remove = block_vol_remove,
+	.vol_rename = block_vol_rename,
+	.vol_link = block_vol_link,
+	.vol_open = block_vol_open,
+	.vol_stat = block_vol_stat,
+	.vol_chmod = block_vol_chmod,
+	.vol_chown = block_vol_chown,
+	.vol_utimens = block_vol_utimens,
+	.vol_truncate = block_vol_truncate,
+	.md_write = block_md_write,
+	.md_remove = block_md_remove,
+	.lease_create = block_lease_create,
+	.lease_remove = block_lease_remove,
+	.journal_read = block_journal_read,
+	.journal_write = block_journal_write,
+	.statfs = block_statfs,
+	.domain_md_write = block_domain_md_write,
+};
+
+/* The data path (io.c). */
+
+BlockLv *block_lv_lookup(Domain *d, const char *vol)
+{
+	return find_lv(d, vol);
+}
+
+uint64_t block_lv_size(BlockLv *lv)
+{
+	return lv_shown_size(lv);
+}
+
+ssize_t block_lv_pread(Domain *d, BlockLv *lv, bool direct, void *buf, size_t len, uint64_t off)
+{
+	g_autoptr(ExtMap) m = blk_extmap_holder_get(lv->map);
+	uint64_t size = lv_shown_size(lv);
+	size_t want;
+	ssize_t n;
+
+	if (off >= size)
+		return 0;
+	want = (size_t)MIN((uint64_t)len, size - off);
+	/* O_DIRECT keeps whole sectors: a size not sector-aligned ends inside the LV */
+	if (direct)
+		len = MIN(len, (want + BLOCK_SECTOR - 1) / BLOCK_SECTOR * BLOCK_SECTOR);
+	else
+		len = want;
+	n = blockdom_pread(d->bd, m, direct, buf, len, off);
+	if (n < 0)
+		return n;
+	clock_gettime(CLOCK_REALTIME, &lv->attrs.atime);
+	return (ssize_t)want;
+}
+
+ssize_t block_lv_pwrite(Domain *d, BlockLv *lv, bool direct, const void *buf, size_t len,
+			uint64_t off)
+{
+	g_autoptr(ExtMap) m = NULL;
+	ssize_t n;
+
+	if (lv->cow) {
+		int r = thin_extend(d, lv, off + len);
+
+		if (r < 0)
+			return r;
+	}
+	m = blk_extmap_holder_get(lv->map);
+	/* a raw block volume does not grow by writing (behaviour.md) */
+	if (off + len > blk_extmap_size(m))
+		return -ENOSPC;
+	n = blockdom_pwrite(d->bd, m, direct, buf, len, off);
+	if (n < 0)
+		return n;
+	if (!lv->cow && off + len > lv_shown_size(lv))
+		__atomic_store_n(&lv->size, off + len, __ATOMIC_RELAXED);
+	clock_gettime(CLOCK_REALTIME, &lv->attrs.mtime);
+	return n;
+}
+
+int block_lv_zero(Domain *d, BlockLv *lv, uint64_t off, uint64_t len)
+{
+	g_autoptr(ExtMap) m = blk_extmap_holder_get(lv->map);
+
+	if (off >= blk_extmap_size(m))
+		return 0;
+	len = MIN(len, blk_extmap_size(m) - off);
+	return blockdom_zero(d->bd, m, off, len);
+}
+
+int block_lv_fallocate(Domain *d, BlockLv *lv, int mode, uint64_t off, uint64_t len)
+{
+	int r;
+
+	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+		return block_lv_zero(d, lv, off, len);
+	if (mode & ~FALLOC_FL_KEEP_SIZE)
+		return -EOPNOTSUPP;
+	/* preallocation: the LV grows to cover the range (serialised with truncate) */
+	g_mutex_lock(&d->op_lock);
+	r = grow(d, lv, off + len);
+	if (r == 0 && !(mode & FALLOC_FL_KEEP_SIZE) && !lv->cow &&
+	    off + len > lv_shown_size(lv))
+		__atomic_store_n(&lv->size, off + len, __ATOMIC_RELAXED);
+	g_mutex_unlock(&d->op_lock);
+	return r;
+}
+
+int block_sync(Domain *d, bool datasync)
+{
+	return blockdom_sync(d->bd, datasync);
+}
+
+/* Opening a block domain (storage.c). */
+
+int block_domain_load(Domain *d, MdKv **ret_kv)
+{
+	g_auto(GStrv) tags = NULL;
+	int r;
+
+	r = blockdom_read_kv(d->bd, &tags, ret_kv);
+	if (r < 0)
+		return r;
+	if (!g_strv_contains((const char *const *)tags, MD_BLOCK_VG_TAG))
+		return -ENOMEDIUM; /* not (yet) a domain: creation unfinished */
+	r = blockdom_map(d->bd, MD_BLOCK_LV_METADATA, &d->bd->md_map);
+	if (r < 0)
+		return r;
+	d->bd->lvs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, block_lv_free);
+	d->bd->images = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	d->bd->gone = g_ptr_array_new_with_free_func(block_lv_free);
+	return 0;
+}

@@ -1,0 +1,312 @@
+/*
+ * blockdom.c: a block domain's PVs and LV I/O through extent maps
+ * (block-int.h).
+ */
+#include "domain/block-int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+
+#include "common/cleanup.h"
+#include "common/fileio.h"
+#include "common/log.h"
+#include "metadata/md-block.h"
+#include "common/banned.h"
+
+void blockdom_free(BlockDom *bd)
+{
+	if (!bd)
+		return;
+	for (size_t i = 0; i < bd->n_pvs; i++) {
+		if (bd->fd)
+			ov_close_fd(bd->fd[i]);
+		if (bd->dfd)
+			ov_close_fd(bd->dfd[i]);
+	}
+	g_free(bd->fd);
+	g_free(bd->dfd);
+	if (bd->pvs)
+		g_ptr_array_unref(bd->pvs);
+	blk_extmap_unref(bd->md_map);
+	if (bd->lvs)
+		g_hash_table_unref(bd->lvs);
+	if (bd->images)
+		g_hash_table_unref(bd->images);
+	if (bd->gone)
+		g_ptr_array_unref(bd->gone);
+	g_mutex_clear(&bd->lock);
+	g_mutex_clear(&bd->extend_lock);
+	blk_lvm_free(bd->ctx);
+	g_free(bd->vg);
+	g_free(bd->vg_uuid);
+	g_free(bd);
+}
+
+int blockdom_open(const char *const *paths, size_t n_paths, const char *vg, BlockDom **ret)
+{
+	g_autoptr(BlockDom) bd = g_new0(BlockDom, 1);
+	g_autoptr(BlkVg) v = NULL;
+	int r;
+
+	g_mutex_init(&bd->lock);
+	g_mutex_init(&bd->extend_lock);
+	r = blk_lvm_new(paths, n_paths, &bd->ctx);
+	if (r < 0)
+		return r;
+	bd->vg = g_strdup(vg);
+	bd->n_pvs = n_paths;
+	bd->fd = g_new(int, n_paths);
+	bd->dfd = g_new(int, n_paths);
+	for (size_t i = 0; i < n_paths; i++)
+		bd->fd[i] = bd->dfd[i] = -1;
+	for (size_t i = 0; i < n_paths; i++) {
+		bd->fd[i] = open(paths[i], O_RDWR | O_CLOEXEC);
+		if (bd->fd[i] < 0)
+			return ov_errno();
+		bd->dfd[i] = open(paths[i], O_RDWR | O_DIRECT | O_CLOEXEC);
+		if (bd->dfd[i] < 0)
+			return ov_errno();
+	}
+	r = blk_pv_list(bd->ctx, &bd->pvs);
+	if (r < 0)
+		return r;
+	if (vg) {
+		r = blk_vg_get(bd->ctx, vg, &v);
+		if (r < 0)
+			return r;
+		bd->extent_size = v->extent_size;
+		bd->vg_uuid = g_strdup(v->uuid);
+	}
+	*ret = g_steal_pointer(&bd);
+	return 0;
+}
+
+int blockdom_map_lv(BlockDom *bd, const BlkLv *lv, ExtMap **ret)
+{
+	return blk_lv_extmap(bd->ctx, lv, bd->pvs, ret);
+}
+
+int blockdom_map(BlockDom *bd, const char *name, ExtMap **ret)
+{
+	g_autoptr(BlkLv) lv = NULL;
+	int r;
+
+	r = blk_lv_get(bd->ctx, bd->vg, name, &lv);
+	if (r < 0)
+		return r;
+	return blockdom_map_lv(bd, lv, ret);
+}
+
+static ssize_t do_io(BlockDom *bd, const ExtMap *map, bool write, bool direct, char *buf,
+		     size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ExtMapPiece p;
+		int fd;
+		ssize_t k;
+		int r = blk_extmap_lookup(map, off + done, len - done, &p);
+
+		if (r < 0)
+			return r;
+		fd = direct ? bd->dfd[p.pv] : bd->fd[p.pv];
+		if (write)
+			k = pwrite(fd, buf + done, (size_t)p.len, (off_t)p.offset);
+		else
+			k = pread(fd, buf + done, (size_t)p.len, (off_t)p.offset);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return ov_errno();
+		}
+		if (k == 0)
+			return -EIO; /* a PV shorter than its extents */
+		done += (size_t)k;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t blockdom_pread(BlockDom *bd, const ExtMap *map, bool direct, void *buf, size_t len,
+		       uint64_t off)
+{
+	return do_io(bd, map, false, direct, buf, len, off);
+}
+
+ssize_t blockdom_pwrite(BlockDom *bd, const ExtMap *map, bool direct, const void *buf,
+			size_t len, uint64_t off)
+{
+	return do_io(bd, map, true, direct, (char *)buf, len, off);
+}
+
+static int write_zeros(int fd, uint64_t off, uint64_t len)
+{
+	const size_t chunk = 1024 * 1024;
+	void *z = ov_aligned_alloc(chunk);
+	int r = 0;
+
+	memset(z, 0, chunk);
+	while (len > 0) {
+		size_t n = (size_t)MIN(len, (uint64_t)chunk);
+		ssize_t k = pwrite(fd, z, n, (off_t)off);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			r = ov_errno();
+			break;
+		}
+		off += (uint64_t)k;
+		len -= (uint64_t)k;
+	}
+	ov_aligned_free(z);
+	return r;
+}
+
+/*
+ * Whole sectors with BLKZEROOUT (the kernel drops their cached pages; zeros
+ * written with O_DIRECT where the device refuses it), a partial sector at
+ * either end written through the page cache.
+ */
+static int zero_piece(BlockDom *bd, const ExtMapPiece *p)
+{
+	uint64_t end = p->offset + p->len;
+	uint64_t a = (p->offset + 511) / 512 * 512;
+	uint64_t b = end / 512 * 512;
+	int r;
+
+	if (a >= b)
+		return write_zeros(bd->fd[p->pv], p->offset, p->len);
+	if (a > p->offset && (r = write_zeros(bd->fd[p->pv], p->offset, a - p->offset)) < 0)
+		return r;
+	{
+		uint64_t range[2] = { a, b - a };
+
+		if (ioctl(bd->fd[p->pv], BLKZEROOUT, range) < 0 &&
+		    (r = write_zeros(bd->dfd[p->pv], a, b - a)) < 0)
+			return r;
+	}
+	if (end > b && (r = write_zeros(bd->fd[p->pv], b, end - b)) < 0)
+		return r;
+	return 0;
+}
+
+int blockdom_zero(BlockDom *bd, const ExtMap *map, uint64_t off, uint64_t len)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		ExtMapPiece p;
+		int r = blk_extmap_lookup(map, off + done, len - done, &p);
+
+		if (r < 0)
+			return r;
+		r = zero_piece(bd, &p);
+		if (r < 0)
+			return r;
+		done += p.len;
+	}
+	return 0;
+}
+
+int blockdom_sync(BlockDom *bd, bool datasync)
+{
+	for (size_t i = 0; i < bd->n_pvs; i++) {
+		if ((datasync ? fdatasync(bd->fd[i]) : fsync(bd->fd[i])) < 0)
+			return ov_errno();
+	}
+	return 0;
+}
+
+int blockdom_read_kv(BlockDom *bd, char ***ret_tags, MdKv **ret)
+{
+	g_autoptr(BlkVg) v = NULL;
+	int r;
+
+	r = blk_vg_get(bd->ctx, bd->vg, &v);
+	if (r < 0)
+		return r;
+	r = md_kv_decode_tags((const char *const *)v->tags, g_strv_length(v->tags), ret);
+	if (r == 0 && ret_tags)
+		*ret_tags = g_steal_pointer(&v->tags);
+	return r;
+}
+
+int blockdom_write_kv(BlockDom *bd, const MdKv *kv)
+{
+	g_autoptr(BlkVg) v = NULL;
+	g_auto(GStrv) tags = md_block_kv_tags(kv);
+	g_auto(GStrv) add = NULL;
+	g_auto(GStrv) del = NULL;
+	int r;
+
+	r = blk_vg_get(bd->ctx, bd->vg, &v);
+	if (r < 0)
+		return r;
+	md_block_tags_diff((const char *const *)v->tags, (const char *const *)tags,
+			   MD_BLOCK_MDT_PREFIX, &add, &del);
+	return blk_vg_change_tags(bd->ctx, bd->vg, (const char *const *)add,
+				  (const char *const *)del);
+}
+
+int blockdom_group(const char *const *devs, size_t n_devs, GHashTable **ret_vgs,
+		   GPtrArray **ret_lost)
+{
+	g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GHashTable) vgs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+							  (GDestroyNotify)g_ptr_array_unref);
+	g_autoptr(GPtrArray) lost = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(LvmCtx) ctx = NULL;
+	g_autoptr(GPtrArray) pvs = NULL;
+	g_autofree bool *found = NULL;
+	int r;
+
+	for (size_t i = 0; i < n_devs; i++) {
+		g_autofree char *p = g_canonicalize_filename(devs[i], NULL);
+		bool dup = false;
+
+		for (guint j = 0; j < paths->len; j++)
+			dup |= strcmp(paths->pdata[j], p) == 0;
+		if (!dup)
+			g_ptr_array_add(paths, g_steal_pointer(&p));
+	}
+	if (paths->len == 0)
+		goto out;
+	/* one lvm run over all of them: a PV without metadata areas only shows
+	 * its VG when the PV that has them is scanned too */
+	r = blk_lvm_new((const char *const *)paths->pdata, paths->len, &ctx);
+	if (r < 0)
+		return r;
+	r = blk_pv_list(ctx, &pvs);
+	if (r < 0)
+		return r;
+	found = g_new0(bool, paths->len);
+	for (guint i = 0; i < pvs->len; i++) {
+		BlkPv *pv = pvs->pdata[i];
+		int idx = blk_lvm_pv_index(ctx, pv->name);
+		GPtrArray *list;
+
+		if (idx < 0 || !pv->vg_name || !*pv->vg_name || pv->vg_name[0] == '[')
+			continue;
+		list = g_hash_table_lookup(vgs, pv->vg_name);
+		if (!list) {
+			list = g_ptr_array_new_with_free_func(g_free);
+			g_hash_table_insert(vgs, g_strdup(pv->vg_name), list);
+		}
+		g_ptr_array_add(list, g_strdup(paths->pdata[idx]));
+		found[idx] = true;
+	}
+	for (guint i = 0; i < paths->len; i++) {
+		if (!found[i])
+			g_ptr_array_add(lost, g_strdup(paths->pdata[i]));
+	}
+out:
+	*ret_vgs = g_steal_pointer(&vgs);
+	if (ret_lost)
+		*ret_lost = g_steal_pointer(&lost);
+	return 0;
+}

@@ -1,0 +1,638 @@
+"""Block domains (CONTRACT: domain create --block, mount --storage DEV, thin
+provisioning): black-box, on loop devices over sparse files.
+
+Every lvm query here runs with a device filter that accepts this test's loop
+devices only, so the host's own VGs are never read.
+"""
+
+import errno
+import hashlib
+import json
+import os
+import re
+import subprocess
+import uuid
+
+import pytest
+
+from util import ovs
+
+GiB = ovs.GiB
+MiB = ovs.MiB
+EXTENT = 128 * MiB
+SLOT_BASE = MiB  # V5 slots: 1 MiB + slot * 8 KiB, 512-byte records
+SLOT_SIZE = 8192
+
+
+def _need_root():
+    if os.geteuid() != 0:
+        pytest.skip("needs root (loop devices, lvm)")
+    for tool in ("losetup", "lvm", "blkid"):
+        if not ovs.shutil.which(tool):
+            pytest.skip(f"{tool} not installed")
+
+
+@pytest.fixture
+def loops(workdir):
+    """Factory: loops(n, size) -> [device paths] of fresh loop devices over
+    sparse files in workdir; always detached at teardown."""
+    _need_root()
+    made = []
+
+    def make(n=1, size=12 * GiB):
+        devs = []
+        for _ in range(n):
+            img = workdir / f"pv{len(made)}.img"
+            with open(img, "wb") as f:
+                f.truncate(size)
+            r = subprocess.run(["losetup", "-f", "--show", str(img)], capture_output=True,
+                               text=True)
+            if r.returncode != 0:
+                pytest.skip(f"losetup failed: {r.stderr.strip()}")
+            dev = r.stdout.strip()
+            made.append(dev)
+            devs.append(dev)
+        return devs
+
+    yield make
+    # the daemons are gone by now (btree/mounts tear down first); be safe anyway
+    ovs.unmount_everything_under(os.fspath(workdir))
+    for dev in reversed(made):
+        subprocess.run(["losetup", "-d", dev], capture_output=True)
+
+
+def lvm(devs, *args):
+    """lvm with a filter accepting devs only; JSON report as a dict."""
+    accept = ",".join(f'"a|^{re.escape(d)}$|"' for d in devs)
+    cfg = (f"devices {{ filter=[{accept},\"r|.*|\"] global_filter=[{accept},\"r|.*|\"] "
+           f"use_devicesfile=0 obtain_device_list_from_udev=0 }}")
+    env = dict(os.environ, LVM_SUPPRESS_FD_WARNINGS="1")
+    r = subprocess.run(["lvm", *args, "--config", cfg, "--reportformat", "json", "--units",
+                        "b", "--nosuffix"], capture_output=True, text=True, env=env,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, f"lvm {args}: {r.stderr}"
+    return json.loads(r.stdout)["report"][0]
+
+
+def vgs(devs):
+    return lvm(devs, "vgs", "-o", "vg_name,vg_uuid,vg_tags,vg_extent_size,vg_size,vg_free")["vg"]
+
+
+def lvs(devs):
+    """LVs by name; seg_pe_ranges lists every segment, in LV order."""
+    rows = lvm(devs, "lvs", "-o", "lv_name,lv_size,lv_tags,seg_start_pe,seg_pe_ranges",
+               "--segments")["seg"]
+    out = {}
+    for r in sorted(rows, key=lambda r: (r["lv_name"], int(r["seg_start_pe"]))):
+        if r["lv_name"] in out:
+            out[r["lv_name"]]["seg_pe_ranges"] += " " + r["seg_pe_ranges"]
+        else:
+            out[r["lv_name"]] = dict(r)
+    return out
+
+
+def pvs(devs):
+    rows = lvm(devs, "pvs", "-o", "pv_name,pe_start,pv_mda_size,vg_name")["pv"]
+    return {r["pv_name"]: r for r in rows}
+
+
+def decode_tag(tag):
+    return re.sub(r"&(\d+)&", lambda m: chr(int(m.group(1))), tag)
+
+
+def mdt(vg):
+    """The MDT_ tags of a VG as a dict, seal checked (reference section 3)."""
+    kv = {}
+    for t in vg["vg_tags"].split(","):
+        if t.startswith("MDT_"):
+            k, _, v = decode_tag(t[4:]).partition("=")
+            kv[k] = v
+    seal = kv.pop("_SHA_CKSUM")
+    text = "".join(f"{k}={kv[k]}" for k in sorted(kv))
+    assert hashlib.sha1(text.encode()).hexdigest() == seal, "MDT_ seal broken"
+    return kv
+
+
+def lv_pv_offset(devs, lv, off):
+    """(device, byte offset) of byte off of LV lv, from its segments."""
+    pe_start = {n: int(p["pe_start"]) for n, p in pvs(devs).items()}
+    le = off // EXTENT
+    for rng in lv["seg_pe_ranges"].split():
+        dev, _, pes = rng.rpartition(":")
+        a, b = map(int, pes.split("-"))
+        if le < b - a + 1:
+            return dev, pe_start[dev] + (a + le) * EXTENT + off % EXTENT
+        le -= b - a + 1
+    raise AssertionError(f"offset {off} past LV {lv['lv_name']}")
+
+
+def read_dev(dev, off, n):
+    with open(dev, "rb") as f:
+        f.seek(off)
+        return f.read(n)
+
+
+def blkid(dev):
+    r = subprocess.run(["blkid", "-p", "-o", "export", dev], capture_output=True, text=True)
+    return r.stdout
+
+
+def create(pool, devs, *args):
+    return ovs.ovstore("domain", "create", "--pool", pool, "--block", ",".join(devs), *args)
+
+
+def create_ok(pool, devs, *args):
+    r = create(pool, devs, *args)
+    assert r.returncode == 0, f"domain create --block failed: {r.stderr}"
+    sd = r.stdout.strip()
+    assert ovs.UUID_RE.match(sd), r.stdout
+    assert not ovs.suspicious_lines(r.stderr), r.stderr
+    return sd
+
+
+class BlockTree:
+    def __init__(self, make_tree, devs, pool, sd, opts=()):
+        self.devs = devs
+        dom = ovs.Domain(sd, pool, devs[0])
+        self.tree = make_tree([dom], storages=devs, opts=opts)
+        self.tree.check_ondisk = False  # ondisk.py knows file domains only
+        self.pool = pool
+        self.sd = sd
+
+    @property
+    def dom(self):
+        return self.tree.dom()
+
+    def remount(self):
+        self.tree.remount()
+
+
+@pytest.fixture
+def btree(loops, make_tree, pool):
+    """Factory: btree(n_pvs=1, opts=()) -> a BlockTree of a fresh block domain."""
+    def make(n=1, opts=()):
+        devs = loops(n)
+        sd = create_ok(pool, devs, "--description", "block test")
+        return BlockTree(make_tree, devs, pool, sd, opts)
+    return make
+
+
+# ----------------------------------------------------------------- create
+
+def test_create_layout(loops, pool):
+    devs = loops(2)
+    sd = create_ok(pool, devs, "--description", "blk")
+    [vg] = vgs(devs)
+    assert vg["vg_name"] == sd
+    tags = vg["vg_tags"].split(",")
+    assert "RHAT_storage_domain" in tags and "RHAT_storage_domain_UNREADY" not in tags
+    assert int(vg["vg_extent_size"]) == EXTENT
+    kv = mdt(vg)
+    assert kv["SDUUID"] == sd and kv["VERSION"] == "5"
+    assert kv["TYPE"] == "ISCSI" and kv["CLASS"] == "Data"
+    assert kv["BLOCK_SIZE"] == "512" and kv["ALIGNMENT"] == "1048576"
+    assert kv["VGUUID"] == vg["vg_uuid"]
+    assert kv["ROLE"] == "Master" and kv["POOL_UUID"] == pool
+    assert kv["POOL_DOMAINS"] == f"{sd}:Active" and kv["MASTER_VERSION"] == "1"
+    p = pvs(devs)
+    offset = 0
+    for i, dev in enumerate(devs):
+        info = dict(item.split(":", 1) for item in kv[f"PV{i}"].split(","))
+        assert info["pv"] == os.path.basename(dev)
+        assert info["pestart"] == "0" and info["mapoffset"] == str(offset)
+        offset += int(info["pecount"])
+        assert int(p[dev]["pv_mda_size"]) == 128 * MiB
+    sizes = {n: int(lv["lv_size"]) for n, lv in lvs(devs).items()}
+    assert sizes == {"metadata": 128 * MiB, "ids": 128 * MiB, "leases": 2 * GiB,
+                     "inbox": 128 * MiB, "outbox": 128 * MiB, "xleases": GiB,
+                     "master": GiB}
+    # metadata on the first PV; its slot area zeroed
+    all_lvs = lvs(devs)
+    dev, off = lv_pv_offset(devs, all_lvs["metadata"], 0)
+    assert dev == devs[0]
+    assert read_dev(dev, off, 17 * MiB) == bytes(17 * MiB)
+    # the xleases index at 1 MiB (reference section 10)
+    dev, off = lv_pv_offset(devs, all_lvs["xleases"], MiB)
+    head = read_dev(dev, off, 512)
+    assert head[:4] == bytes.fromhex("12152016") and head[10:10 + len(sd)] == sd.encode()
+
+
+def test_create_refuses_formatted_device(loops, pool):
+    if not ovs.shutil.which("mkfs.ext4"):
+        pytest.skip("mkfs.ext4 not installed")
+    [dev] = loops(1)
+    subprocess.run(["mkfs.ext4", "-q", "-F", dev], check=True, capture_output=True)
+    before = blkid(dev)
+    assert "TYPE=ext4" in before
+    r = create(pool, [dev])
+    line = ovs.assert_one_line_error(r, "create on ext4")
+    assert dev in line and "ext4" in line
+    assert blkid(dev) == before
+    assert vgs([dev]) == []
+
+
+def test_create_refuses_a_pv_and_changes_nothing(loops, pool):
+    a, b = loops(2)
+    create_ok(pool, [a])
+    before = (blkid(a), blkid(b))
+    r = create(str(uuid.uuid4()), [b, a])
+    ovs.assert_one_line_error(r, "create on a PV")
+    assert (blkid(a), blkid(b)) == before
+    assert len(vgs([a, b])) == 1
+
+
+def test_create_refuses_iso(loops, pool):
+    [dev] = loops(1)
+    r = create(pool, [dev], "--class", "iso")
+    ovs.assert_one_line_error(r, "iso on block")
+    assert blkid(dev) == ""
+
+
+def test_create_refuses_small_devices(loops, pool):
+    [dev] = loops(1, size=4 * GiB)
+    r = create(pool, [dev])
+    line = ovs.assert_one_line_error(r, "small device")
+    assert "10 GiB" in line
+    assert blkid(dev) == ""
+
+
+# ------------------------------------------------------------------ mount
+
+def test_mount_tree_io_and_slots(btree):
+    bt = btree()
+    dom = bt.dom
+    assert ovs.xget(dom, "type") == "block"
+    assert ovs.xget(dom, "role") == "master"
+    [vg] = vgs(bt.devs)
+    sv = os.statvfs(dom)
+    assert sv.f_blocks * sv.f_frsize == int(vg["vg_size"])
+    assert sv.f_bavail * sv.f_frsize == int(vg["vg_free"])
+
+    img = os.path.join(dom, "img1")
+    os.mkdir(img)
+    vol = os.path.join(img, "vol1")
+    ovs.create_volume(vol)
+    assert os.stat(vol).st_size == 0
+    assert ovs.xget(vol, "allocation") == "preallocated"
+    os.truncate(vol, 300 * MiB)
+    assert os.stat(vol).st_size == 300 * MiB
+    ovs.qemu_io(vol, "write -P 0xab 0 1M", "write -P 0xcd 200M 64k", cache="none")
+    ovs.qemu_io(vol, "read -P 0xab 0 1M", "read -P 0xcd 200M 64k", "read -P 0 1M 1M",
+                cache="none")
+    ovs.qemu_io(vol, "read -P 0xab 0 1M", "read -P 0 299M 1M")
+
+    lv = lvs(bt.devs)["vol1"]
+    assert int(lv["lv_size"]) == 384 * MiB  # 300 MiB in 128 MiB extents
+    tags = lv["lv_tags"].split(",")
+    assert "IU_img1" in tags and "PU_00000000-0000-0000-0000-000000000000" in tags
+    assert "OVIRT_VOL_INITIALIZING" not in tags
+    [slot] = [int(t[3:]) for t in tags if t.startswith("MD_")]
+    assert slot >= 1
+    # the record, where the metadata LV's extent map says
+    dev, off = lv_pv_offset(bt.devs, lvs(bt.devs)["metadata"], SLOT_BASE + slot * SLOT_SIZE)
+    rec = read_dev(dev, off, 512)
+    text = rec.rstrip(b"\0").decode()
+    assert text.endswith("EOF\n")
+    keys = dict(l.split("=", 1) for l in text.splitlines() if "=" in l)
+    assert keys["IMAGE"] == "img1" and keys["DOMAIN"] == bt.sd
+    assert keys["FORMAT"] == "RAW" and keys["TYPE"] == "PREALLOCATED"
+    assert keys["CAP"] == str(300 * MiB) and keys["LEGALITY"] == "LEGAL"
+    # the data, on the PV where the volume LV's map says
+    dev, off = lv_pv_offset(bt.devs, lv, 200 * MiB)
+    assert read_dev(dev, off, 64 * 1024) == b"\xcd" * 64 * 1024
+
+    # an image with no volume lasts only in memory (CONTRACT)
+    os.mkdir(os.path.join(dom, "empty"))
+    bt.remount()
+    assert sorted(os.listdir(dom)) == ["img1"]
+    assert os.stat(vol).st_size == 300 * MiB
+    ovs.qemu_io(vol, "read -P 0xab 0 1M", "read -P 0xcd 200M 64k", cache="none")
+
+    os.unlink(vol)
+    assert "vol1" not in lvs(bt.devs)
+    assert os.listdir(img) == []  # the image stays for this mount's life
+    bt.remount()
+    assert os.listdir(dom) == []
+
+
+def test_new_volume_shows_no_old_bytes(btree):
+    bt = btree()
+    img = os.path.join(bt.dom, "img")
+    os.mkdir(img)
+    a = ovs.create_volume(os.path.join(img, "a"))
+    os.truncate(a, 128 * MiB)
+    ovs.qemu_io(a, "write -P 0x5a 0 128M")
+    os.unlink(a)
+    b = ovs.create_volume(os.path.join(img, "b"))
+    os.truncate(b, 128 * MiB)
+    ovs.qemu_io(b, "read -P 0 0 128M")
+
+
+def test_qcow2_thin_extension(btree):
+    bt = btree(opts=("chunk_mb=128",))
+    img = os.path.join(bt.dom, "img")
+    os.mkdir(img)
+    q = bt.tree.qcow2("img", "q1", size="256M")
+    assert ovs.xget(q, "format") == "qcow2"
+    assert ovs.xget(q, "allocation") == "sparse"
+    assert ovs.xget(q, "capacity") == str(256 * MiB)
+    ovs.qemu_io(q, "write -P 0x33 0 256M", fmt="qcow2", cache="none")
+    size = int(lvs(bt.devs)["q1"]["lv_size"])
+    assert 256 * MiB < size <= 384 * MiB  # never past capacity * 1.1 in extents
+    assert os.stat(q).st_size == size
+    bt.remount()
+    ovs.qemu_io(q, "read -P 0x33 0 256M", fmt="qcow2")
+    assert ovs.qemu_img("check", "-f", "qcow2", q).returncode == 0
+
+
+def test_enospc_when_the_vg_is_full(btree):
+    bt = btree()
+    img = os.path.join(bt.dom, "img")
+    os.mkdir(img)
+    v = ovs.create_volume(os.path.join(img, "big"))
+    [vg] = vgs(bt.devs)
+    free = int(vg["vg_free"])
+    with pytest.raises(OSError) as e:
+        os.truncate(v, free + 2 * EXTENT)
+    assert e.value.errno == errno.ENOSPC
+    assert int(vgs(bt.devs)[0]["vg_free"]) == free
+    assert os.stat(v).st_size == 0
+    # a thin volume: its writes fail with ENOSPC only once the VG is full
+    os.truncate(v, free - 128 * MiB)  # leaves one extent
+    q = bt.tree.qcow2("img", "q", size="2G")
+    r = ovs.qemu_io(q, "write -P 0x44 0 512M", fmt="qcow2", check=False)
+    assert re.search(r"No space left on device", r.stdout + r.stderr), r.stdout + r.stderr
+    assert int(vgs(bt.devs)[0]["vg_free"]) == 0
+
+
+def test_create_failure_leaves_nothing(loops, pool):
+    devs = loops(2)
+    before = [blkid(d) for d in devs]
+    for point in ("domain_create.special", "domain_create.lockspace",
+                  "domain_create.metadata", "domain_create.publish"):
+        r = ovs.ovstore("domain", "create", "--pool", pool, "--block", ",".join(devs),
+                        env={"OVSTORE_TEST_FAULT": point})
+        ovs.assert_one_line_error(r, point)
+        assert vgs(devs) == [], point
+        assert pvs(devs) == {}, point
+        assert [blkid(d) for d in devs] == before, point
+    create_ok(pool, devs)
+
+
+def test_pool_of_block_domains(loops, pool, make_tree, workdir):
+    a, b = loops(2)
+    master = create_ok(pool, [a], "--description", "master")
+    regular = create_ok(pool, [b], "--storage", a, "--description", "regular")
+    kv_a = mdt(vgs([a])[0])
+    kv_b = mdt(vgs([b])[0])
+    assert kv_b["ROLE"] == "Regular" and kv_b["POOL_UUID"] == pool
+    assert "MASTER_VERSION" not in kv_b
+    assert sorted(kv_a["POOL_DOMAINS"].split(",")) == sorted(
+        [f"{master}:Active", f"{regular}:Active"])
+    # a file domain joins the block master's pool too
+    storage = workdir / "storage"
+    storage.mkdir()
+    fdom = ovs.Domain.create(storage, pool, "--storage", a)
+    assert f"{fdom.uuid}:Active" in mdt(vgs([a])[0])["POOL_DOMAINS"]
+    doms = [ovs.Domain(master, pool, a), ovs.Domain(regular, pool, b), fdom]
+    t = make_tree(doms, storages=[a, b, os.fspath(storage)])
+    t.check_ondisk = False
+    assert sorted(os.listdir(os.path.join(t.root, pool))) == sorted(
+        [master, regular, fdom.uuid])
+    assert ovs.xget(t.dom(doms[0]), "role") == "master"
+    assert ovs.xget(t.dom(doms[1]), "role") == "regular"
+    assert ovs.xget(t.dom(doms[1]), "type") == "block"
+    assert ovs.xget(t.dom(doms[2]), "type") == "file"
+    st = t.mount.status()
+    types = {d["uuid"]: d["type"] for p in st["pools"] for d in p["domains"]}
+    assert types == {master: "block", regular: "block", fdom.uuid: "file"}
+
+
+def test_mount_wants_every_pv(loops, pool, mounts):
+    a, b = loops(2)
+    sd = create_ok(pool, [a, b])
+    m = mounts([a])
+    m.allow_stderr(r"VG has 2 PVs|ignoring")
+    assert os.listdir(m.path) == []
+    assert any(sd in p["path"] for p in m.status()["problems"])
+
+
+def test_rename_volume_and_image(btree):
+    bt = btree()
+    img = os.path.join(bt.dom, "img")
+    os.mkdir(img)
+    base = bt.tree.raw("img", "base", size=128 * MiB)
+    ovs.qemu_io(base, "write -P 0x61 0 1M")
+    top = bt.tree.qcow2("img", "top", size="128M", backing="base", backing_fmt="raw")
+    assert ovs.xget(top, "parent") == "base"
+    os.rename(base, os.path.join(img, "base2"))
+    assert ovs.xget(top, "parent") == "base2"
+    assert ovs.qemu_img_info(top)["backing-filename"] == "base2"
+    tags = lvs(bt.devs)["top"]["lv_tags"].split(",")
+    assert "PU_base2" in tags
+    os.rename(img, os.path.join(bt.dom, "img2"))
+    all_lvs = lvs(bt.devs)
+    assert "base2" in all_lvs and "base" not in all_lvs
+    for name in ("base2", "top"):
+        assert "IU_img2" in all_lvs[name]["lv_tags"].split(",")
+    bt.remount()
+    top = os.path.join(bt.dom, "img2", "top")
+    assert sorted(os.listdir(os.path.join(bt.dom, "img2"))) == ["base2", "top"]
+    assert ovs.xget(top, "parent") == "base2"
+    ovs.qemu_io(top, "read -P 0x61 0 1M", fmt="qcow2")
+
+
+def test_attributes_and_plain_io(btree, workdir):
+    bt = btree()
+    img = os.path.join(bt.dom, "img")
+    os.mkdir(img)
+    v = bt.tree.raw("img", "v", size=16 * MiB)
+    assert ovs.xget(v, "io") == "daemon"  # never passthrough: no backing file
+    # chmod/chown are kept for the life of the mount (CONTRACT)
+    os.chmod(v, 0o600)
+    os.chown(v, 107, 107)
+    os.chmod(img, 0o750)
+    st = os.stat(v)
+    assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (0o600, 107, 107)
+    assert os.stat(img).st_mode & 0o7777 == 0o750
+    # plain write/read/fsync; cp (copy_file_range falls back to read/write)
+    data = os.urandom(4 * MiB)
+    src = workdir / "src.bin"
+    src.write_bytes(data)
+    r = subprocess.run(["cp", str(src), v], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert ovs.read_at(v, 0, 4 * MiB) == data
+    ovs.write_at(v, 5 * MiB, b"tail")
+    assert ovs.read_at(v, 5 * MiB, 4) == b"tail"
+    # SEEK_DATA/SEEK_HOLE: block volumes report data
+    fd = os.open(v, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        assert os.lseek(fd, 0, os.SEEK_DATA) == 0
+        assert os.lseek(fd, 0, os.SEEK_HOLE) == size
+    finally:
+        os.close(fd)
+    # fallocate grows the LV (preallocated); punching a hole zeroes
+    fd = os.open(v, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, 200 * MiB)
+        assert os.fstat(fd).st_size == 200 * MiB
+    finally:
+        os.close(fd)
+    assert int(lvs(bt.devs)["v"]["lv_size"]) == 256 * MiB
+    r = subprocess.run(["fallocate", "-p", "-o", "0", "-l", str(MiB), v], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert ovs.read_at(v, 0, MiB) == bytes(MiB)
+    assert ovs.read_at(v, MiB, 3 * MiB) == data[MiB:]
+    bt.remount()
+    st = os.stat(v)
+    assert st.st_size == 200 * MiB
+    assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (0o660, 36, 36)
+    assert ovs.read_at(v, MiB, 3 * MiB) == data[MiB:]
+
+
+# ------------------------------------------------------------ crash safety
+# test_crash.py's scenarios, on a block domain: killed at a fault point, the
+# operation is wholly visible or not after a remount, and the tree works.
+
+def _block_crash_points():
+    import test_crash
+    return [p for p in test_crash.DAEMON_POINTS
+            if p.split(".", 1)[0] not in ("vol_link", "meta_write")]
+
+
+@pytest.mark.parametrize("point", _block_crash_points())
+def test_block_crash_at(btree, point):
+    import signal
+
+    import test_crash
+    bt = btree()
+    t = bt.tree
+    sc = test_crash.scenario(point)
+    m = t.mount
+    sc.setup(t)
+    assert sc.state(t) == "before"
+    m.stop()
+    m.start(env={"OVSTORE_TEST_FAULT": f"{point}:crash"})
+    try:
+        sc.op(t)
+    except OSError:
+        pass
+    rc = m.wait_exit(10)
+    assert rc == -signal.SIGKILL, f"the daemon did not die at {point} (status {rc})"
+    m.reap_dead()
+    m.start()
+    sc.state(t)
+    assert not [n for n, lv in lvs(bt.devs).items()
+                if "OVIRT_VOL_INITIALIZING" in lv["lv_tags"] or "_remove_me_" in lv["lv_tags"]]
+    test_crash.follow_up(t)
+    outcome = sc.state(t)
+    m.remount()
+    assert sc.state(t) == outcome
+
+
+@pytest.mark.parametrize("point", ["vol_create.meta", "vol_create.lease", "vol_delete.illegal",
+                                   "vol_delete.data", "vol_parent.parent", "vol_rename.files",
+                                   "vol_rename.children", "img_rename.dir"])
+def test_block_eio_at(btree, point):
+    import test_crash
+    bt = btree()
+    t = bt.tree
+    sc = test_crash.scenario(point)
+    m = t.mount
+    sc.setup(t)
+    m.stop()
+    m.start(env={"OVSTORE_TEST_FAULT": f"{point}:EIO"})
+    m.allow_stderr(r"Input/output error")
+    with pytest.raises(OSError) as e:
+        sc.op(t)
+    assert e.value.errno == errno.EIO, e.value
+    assert m.alive(), "the daemon died on an injected EIO"
+    assert sc.state(t) == "before"
+    m.remount()
+    assert sc.state(t) == "before"
+    test_crash.follow_up(t)
+
+
+def test_odirect_on_block(btree):
+    import mmap
+    bt = btree()
+    os.mkdir(os.path.join(bt.dom, "img"))
+    v = bt.tree.raw("img", "v", size=1000)  # not a whole sector
+    ovs.write_at(v, 0, b"\x17" * 1000)
+    buf = mmap.mmap(-1, 2 * 4096)
+    mv = memoryview(buf)
+    fd = os.open(v, os.O_RDWR | os.O_DIRECT)
+    try:
+        # a read past the end stops at the size, as on a file
+        assert os.preadv(fd, [mv[:4096]], 0) == 1000
+        assert bytes(mv[:1000]) == b"\x17" * 1000
+        for view, off in ((mv[:512], 1), (mv[:100], 0)):
+            for op in (os.preadv, os.pwritev):
+                assert ovs.errno_of(op, fd, [view], off) == errno.EINVAL
+        buf[4096:] = b"\x29" * 4096
+        assert os.pwritev(fd, [mv[4096:]], 4096) == 4096
+        assert os.fstat(fd).st_size == 8192
+    finally:
+        os.close(fd)
+    assert ovs.read_at(v, 4096, 4096) == b"\x29" * 4096
+    assert ovs.read_at(v, 1000, 3096) == bytes(3096)
+    # sizes that are no whole sectors grow the LV too
+    os.truncate(v, 200 * MiB + 1)
+    assert os.stat(v).st_size == 200 * MiB + 1
+    assert int(lvs(bt.devs)["v"]["lv_size"]) == 256 * MiB
+    assert ovs.read_at(v, 200 * MiB - 4096, 4097) == bytes(4097)
+
+
+def test_mount_helper_with_devices(loops, pool, workdir):
+    """mount -t ovstore DEV MP -o lease=local,storage=DEV2: a block storage is a
+    device path, as a directory is."""
+    if not os.access(ovs.HELPER, os.X_OK):
+        pytest.skip(f"mount helper not built: {ovs.HELPER}")
+    a, b = loops(2)
+    sd = create_ok(pool, [a, b])
+    mp = workdir / "mp"
+    mp.mkdir()
+    env = ovs.base_env(None, debug=False)
+    env["OVSTORE_BIN"] = ovs.BIN
+    r = subprocess.run([ovs.HELPER, a, str(mp), "-o", f"lease=local,storage={b}"],
+                       capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
+                       timeout=ovs.DEADLINE)
+    assert r.returncode == 0, r.stderr
+    pids = ovs.pids_with_arg(str(mp))
+    try:
+        assert os.listdir(mp / pool) == [sd]
+        assert ovs.xget(mp / pool / sd, "type") == "block"
+    finally:
+        r = subprocess.run(["fusermount3", "-u", str(mp)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert ovs.wait_pids_gone(pids), "daemon did not exit after unmount"
+
+
+def test_two_pv_domain(loops, pool, make_tree):
+    """A VG on two PVs: found by mount and by domain create --storage when
+    every PV is named (the second PV has no metadata areas in use), and a
+    volume whose extents span both PVs reads and writes right."""
+    a, b, c = loops(3)
+    master = create_ok(pool, [a, b])
+    regular = create_ok(pool, [c], "--storage", a, "--storage", b)
+    kv = mdt(vgs([a, b])[0])
+    assert f"{regular}:Active" in kv["POOL_DOMAINS"].split(",")
+    doms = [ovs.Domain(master, pool, a), ovs.Domain(regular, pool, c)]
+    t = make_tree(doms, storages=[a, b, c])
+    t.check_ondisk = False
+    assert sorted(os.listdir(os.path.join(t.root, pool))) == sorted([master, regular])
+    img = os.path.join(t.dom(doms[0]), "img")
+    os.mkdir(img)
+    v = ovs.create_volume(os.path.join(img, "wide"))
+    os.truncate(v, 14 * GiB)
+    lv = lvs([a, b])["wide"]
+    assert a in lv["seg_pe_ranges"] and b in lv["seg_pe_ranges"], lv
+    ovs.qemu_io(v, "write -P 0x71 0 1M", "write -P 0x72 14335M 1M", cache="none")
+    dev, off = lv_pv_offset([a, b], lv, 14335 * MiB)
+    assert dev == b
+    assert read_dev(dev, off, MiB) == b"\x72" * MiB
+    t.remount()
+    ovs.qemu_io(v, "read -P 0x71 0 1M", "read -P 0x72 14335M 1M", "read -P 0 14334M 1M",
+                cache="none")
