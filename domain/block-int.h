@@ -14,10 +14,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 #include "block/extmap.h"
 #include "block/lvm.h"
 #include "metadata/md-kv.h"
+
+typedef struct Domain Domain;
 
 /* ovstore's own intent journal: in the metadata LV, after VDSM's 17 MiB area. */
 #define BLOCK_JOURNAL_OFFSET (32ull * 1024 * 1024)
@@ -43,10 +46,21 @@ typedef struct BlockDom {
 	GHashTable *lvs;    /* volume LV name -> BlockLv* (owned) */
 	GHashTable *images; /* image name -> its attributes (owned) */
 	GPtrArray *gone;    /* removed BlockLv*, kept for open handles until the end */
+	/* thin extensions (block.c): done ahead of the writes by this thread */
+	GThreadPool *extender;
+	/* protected by stats_lock */
+	GMutex stats_lock;
+	uint64_t n_extensions; /* writes that reached a threshold */
+	uint64_t n_waited;     /* of those, writes that had to wait */
+	GArray *waits_us;   /* gint64: how long writes waited for an extension (last 65536) */
+	guint waits_next;   /* ring position once full */
 	gint64 vg_read_at;  /* monotonic µs of the cached VG size/free below, 0: stale */
 	uint64_t vg_size;
 	uint64_t vg_free;
 } BlockDom;
+
+/* Adds "lvs" and "thin" (extensions, write waits p50/p99/max in ms) to a status object. */
+void block_status(Domain *d, JsonBuilder *b);
 
 /* Opens the PVs at paths (all of the VG's) for VG vg. */
 int blockdom_open(const char *const *paths, size_t n_paths, const char *vg, BlockDom **ret);

@@ -55,6 +55,7 @@ struct BlockLv {
 	uint64_t capacity; /* qcow2: the virtual size, the bound of its growth */
 	ExtMapHolder *map;
 	Attrs attrs;
+	gint extending; /* an extension is queued on the extender (atomic) */
 };
 
 static void block_lv_free(gpointer p)
@@ -562,9 +563,67 @@ static uint64_t round_up(uint64_t v, uint64_t unit)
 /*
  * CONTRACT "Thin provisioning": a qcow2 LV grows by a chunk when a write
  * reaches within half a chunk of its end, never past capacity * 1.1
- * (rounded up to extents); the write waits for it.  ENOSPC only when the
- * write still does not fit: the VG is full (or the volume at its bound).
+ * (rounded up to extents).  The extension runs ahead of the writes on the
+ * domain's extender thread: the write that reaches the threshold queues it
+ * and goes on, since it still fits; only a write that reaches past the end
+ * of the LV waits, for what it needs.  ENOSPC only when the write still does
+ * not fit: the VG is full (or the volume at its bound).
  */
+typedef struct ExtendTask {
+	Domain *d;
+	BlockLv *lv; /* valid until the domain goes: removed LVs are kept (bd->gone) */
+	uint64_t target;
+} ExtendTask;
+
+static void thin_note_wait(BlockDom *bd, gint64 us, bool waited);
+
+static void extend_main(gpointer data, gpointer user_data)
+{
+	ExtendTask *t = data;
+	int r;
+
+	(void)user_data;
+	r = grow(t->d, t->lv, t->target);
+	if (r < 0)
+		log_debug(LOG_CLASS_DOMAIN, "domain '%s' volume '%s': extending ahead to %" G_GUINT64_FORMAT
+			  ": %s (a write past the end will try again)", t->d->uuid, t->lv->name,
+			  t->target, g_strerror(-r));
+	else
+		log_debug(LOG_CLASS_DOMAIN, "domain '%s' volume '%s': LV extended to %" G_GUINT64_FORMAT,
+			  t->d->uuid, t->lv->name, t->target);
+	g_atomic_int_set(&t->lv->extending, 0);
+	g_free(t);
+}
+
+typedef enum Ahead {
+	AHEAD_QUEUED,
+	AHEAD_PENDING, /* one is queued already */
+	AHEAD_FAILED,
+} Ahead;
+
+static Ahead extend_ahead(Domain *d, BlockLv *lv, uint64_t target)
+{
+	BlockDom *bd = d->bd;
+	ExtendTask *t;
+
+	if (!g_atomic_int_compare_and_exchange(&lv->extending, 0, 1))
+		return AHEAD_PENDING;
+	g_mutex_lock(&bd->stats_lock);
+	if (!bd->extender)
+		bd->extender = g_thread_pool_new(extend_main, NULL, 1, FALSE, NULL);
+	g_mutex_unlock(&bd->stats_lock);
+	t = g_new0(ExtendTask, 1);
+	t->d = d;
+	t->lv = lv;
+	t->target = target;
+	if (!bd->extender || !g_thread_pool_push(bd->extender, t, NULL)) {
+		g_free(t);
+		g_atomic_int_set(&lv->extending, 0);
+		return AHEAD_FAILED;
+	}
+	return AHEAD_QUEUED;
+}
+
 static int thin_extend(Domain *d, BlockLv *lv, uint64_t end)
 {
 	uint64_t chunk = (uint64_t)(d->st->opt.chunk_mb ? d->st->opt.chunk_mb : 1024) *
@@ -575,24 +634,105 @@ static int thin_extend(Domain *d, BlockLv *lv, uint64_t end)
 	g_autoptr(ExtMap) m = blk_extmap_holder_get(lv->map);
 	uint64_t size = blk_extmap_size(m);
 	uint64_t target;
+	gint64 t0;
 	int r;
 
 	if (end + chunk / 2 <= size || size >= limit)
 		return end <= size ? 0 : -ENOSPC;
 	target = MAX(size + chunk, round_up(end + chunk / 2, ext));
 	target = MIN(round_up(target, ext), MAX(limit, round_up(end, ext)));
+	if (end <= size) {
+		Ahead a = extend_ahead(d, lv, target);
+
+		if (a == AHEAD_QUEUED)
+			thin_note_wait(d->bd, 0, false); /* asked for it, did not wait */
+		if (a != AHEAD_FAILED)
+			return 0;
+	}
+	/* Past the end: wait for the extension (serialised with the extender's). */
+	t0 = g_get_monotonic_time();
 	r = grow(d, lv, target);
 	if (r == -ENOSPC && end > size)
 		/* less than a chunk left in the VG: what this write needs, if that fits */
 		r = grow(d, lv, round_up(end, ext));
+	thin_note_wait(d->bd, g_get_monotonic_time() - t0, true);
 	if (r < 0) {
 		if (end <= size)
 			return 0; /* the write fits: the next one tries again */
 		return r;
 	}
-	log_debug(LOG_CLASS_DOMAIN, "domain '%s' volume '%s': LV extended to %" G_GUINT64_FORMAT,
-		  d->uuid, lv->name, target);
 	return 0;
+}
+
+#define THIN_WAITS_KEPT 65536
+
+/*
+ * A write reached an extension threshold (waited: it was past the LV end and
+ * waited us microseconds; otherwise it queued the extension and went on).
+ */
+static void thin_note_wait(BlockDom *bd, gint64 us, bool waited)
+{
+	g_mutex_lock(&bd->stats_lock);
+	bd->n_extensions++;
+	if (waited)
+		bd->n_waited++;
+	if (bd->waits_us->len < THIN_WAITS_KEPT) {
+		g_array_append_val(bd->waits_us, us);
+	} else {
+		g_array_index(bd->waits_us, gint64, bd->waits_next) = us;
+		bd->waits_next = (bd->waits_next + 1) % THIN_WAITS_KEPT;
+	}
+	g_mutex_unlock(&bd->stats_lock);
+}
+
+static gint cmp_i64(gconstpointer a, gconstpointer b)
+{
+	gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+void block_status(Domain *d, JsonBuilder *b)
+{
+	BlockDom *bd = d->bd;
+	g_autoptr(GArray) w = NULL;
+	guint n_lvs;
+	uint64_t n_ext, n_waited;
+
+	g_mutex_lock(&bd->lock);
+	n_lvs = g_hash_table_size(bd->lvs);
+	g_mutex_unlock(&bd->lock);
+	for (const char *const *sp = md_block_special_lvs(); *sp; sp++)
+		n_lvs++;
+	g_mutex_lock(&bd->stats_lock);
+	n_ext = bd->n_extensions;
+	n_waited = bd->n_waited;
+	w = g_array_copy(bd->waits_us);
+	g_mutex_unlock(&bd->stats_lock);
+	g_array_sort(w, cmp_i64);
+
+	json_builder_set_member_name(b, "lvs");
+	json_builder_add_int_value(b, n_lvs);
+	json_builder_set_member_name(b, "thin");
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "extensions");
+	json_builder_add_int_value(b, (gint64)n_ext);
+	json_builder_set_member_name(b, "waited");
+	json_builder_add_int_value(b, (gint64)n_waited);
+	if (w->len > 0) {
+		static const struct {
+			const char *name;
+			double q;
+		} qs[] = { { "wait_p50_ms", 0.50 }, { "wait_p99_ms", 0.99 }, { "wait_max_ms", 1.0 } };
+
+		for (size_t i = 0; i < G_N_ELEMENTS(qs); i++) {
+			guint k = (guint)(qs[i].q * (w->len - 1) + 0.5);
+
+			json_builder_set_member_name(b, qs[i].name);
+			json_builder_add_double_value(b, g_array_index(w, gint64, k) / 1000.0);
+		}
+	}
+	json_builder_end_object(b);
 }
 
 static int block_vol_truncate(Domain *d, const char *img, const char *vol, off_t size)

@@ -21,6 +21,8 @@ void blockdom_free(BlockDom *bd)
 {
 	if (!bd)
 		return;
+	if (bd->extender)
+		g_thread_pool_free(bd->extender, FALSE, TRUE); /* lets queued extensions finish */
 	for (size_t i = 0; i < bd->n_pvs; i++) {
 		if (bd->fd)
 			ov_close_fd(bd->fd[i]);
@@ -40,6 +42,9 @@ void blockdom_free(BlockDom *bd)
 		g_ptr_array_unref(bd->gone);
 	g_mutex_clear(&bd->lock);
 	g_mutex_clear(&bd->extend_lock);
+	g_mutex_clear(&bd->stats_lock);
+	if (bd->waits_us)
+		g_array_unref(bd->waits_us);
 	blk_lvm_free(bd->ctx);
 	g_free(bd->vg);
 	g_free(bd->vg_uuid);
@@ -54,6 +59,8 @@ int blockdom_open(const char *const *paths, size_t n_paths, const char *vg, Bloc
 
 	g_mutex_init(&bd->lock);
 	g_mutex_init(&bd->extend_lock);
+	g_mutex_init(&bd->stats_lock);
+	bd->waits_us = g_array_new(FALSE, FALSE, sizeof(gint64));
 	r = blk_lvm_new(paths, n_paths, &bd->ctx);
 	if (r < 0)
 		return r;

@@ -807,6 +807,8 @@ static void status_domain(JsonBuilder *b, Domain *d)
 	json_builder_add_int_value(b, n_images);
 	json_builder_set_member_name(b, "volumes");
 	json_builder_add_int_value(b, n_volumes);
+	if (d->bd)
+		block_status(d, b);
 	json_builder_set_member_name(b, "corrupt");
 	json_builder_begin_array(b);
 	for (guint i = 0; i < corrupt->len; i++)

@@ -340,6 +340,13 @@ def test_qcow2_thin_extension(btree):
     size = int(lvs(bt.devs)["q1"]["lv_size"])
     assert 256 * MiB < size <= 384 * MiB  # never past capacity * 1.1 in extents
     assert os.stat(q).st_size == size
+    # status: the LV count (7 special LVs + q1) and the extensions the writes waited for
+    dom = [d for p in bt.tree.mount.status()["pools"] for d in p["domains"]
+           if d["type"] == "block"][0]
+    assert dom["lvs"] == len(lvs(bt.devs)) == 8
+    thin = dom["thin"]
+    assert thin["extensions"] >= 1 and 0 <= thin["waited"] <= thin["extensions"]
+    assert 0 <= thin["wait_p50_ms"] <= thin["wait_p99_ms"] <= thin["wait_max_ms"]
     bt.remount()
     ovs.qemu_io(q, "read -P 0x33 0 256M", fmt="qcow2")
     assert ovs.qemu_img("check", "-f", "qcow2", q).returncode == 0
