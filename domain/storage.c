@@ -106,32 +106,30 @@ static int open_journal(Domain *d)
 	return 0;
 }
 
-/* Reads and checks one domain directory; joins its lockspace. */
-static int domain_probe(Storage *st, const char *dirpath, const char *name, Domain **ret,
-			char **ret_error)
+/* A domain with nothing read yet: locks and empty tables. */
+static Domain *domain_new(Storage *st)
 {
-	g_autoptr(Domain) d = g_new0(Domain, 1);
-	g_autofree char *text = NULL;
-	g_autofree char *ids = NULL;
-	size_t len = 0;
-	int r;
+	Domain *d = g_new0(Domain, 1);
 
 	d->st = st;
 	d->dir_fd = d->images_fd = d->journal_fd = -1;
 	g_mutex_init(&d->op_lock);
 	g_cond_init(&d->writers_gone);
 	g_rw_lock_init(&d->lock);
-	d->dir = g_strdup(dirpath);
-	d->ops = &file_backend;
-	d->dir_fd = open(dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d->dir_fd < 0)
-		return ov_errno();
-	r = file_read_all(d->dir_fd, "dom_md/metadata", MD_KV_MAX_TEXT, &text, &len);
-	if (r < 0) {
-		*ret_error = g_strdup_printf("reading metadata: %s", g_strerror(-r));
-		return r;
-	}
-	r = md_kv_decode(text, len, &d->kv);
+	d->images = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+					  (GDestroyNotify)img_unref);
+	d->volumes = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+					   (GDestroyNotify)vol_unref);
+	return d;
+}
+
+/*
+ * Checks the domain metadata just decoded into d->kv (r: the decoder's
+ * result) for domain `name` and takes the domain's identity from it.  The
+ * same rules for file domains (dom_md/metadata) and block ones (MDT_ tags).
+ */
+static int domain_adopt_metadata(Domain *d, const char *name, int r, char **ret_error)
+{
 	if (r == -EUCLEAN) {
 		*ret_error = g_strdup("metadata seal is broken");
 		return r;
@@ -153,9 +151,35 @@ static int domain_probe(Storage *st, const char *dirpath, const char *name, Doma
 	}
 	g_strlcpy(d->uuid, name, sizeof(d->uuid));
 	d->version = d->info->version;
-	d->block_size = d->info->block_size;
-	d->alignment = d->info->alignment;
+	d->block_size = d->info->block_size ? d->info->block_size : 512;
+	d->alignment = d->info->alignment ? d->info->alignment : 1024 * 1024;
 	d->iso = d->info->cls == MD_SD_CLASS_ISO;
+	return 0;
+}
+
+/* Reads and checks one domain directory; joins its lockspace. */
+static int domain_probe(Storage *st, const char *dirpath, const char *name, Domain **ret,
+			char **ret_error)
+{
+	g_autoptr(Domain) d = domain_new(st);
+	g_autofree char *text = NULL;
+	g_autofree char *ids = NULL;
+	size_t len = 0;
+	int r;
+
+	d->dir = g_strdup(dirpath);
+	d->ops = &file_backend;
+	d->dir_fd = open(dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->dir_fd < 0)
+		return ov_errno();
+	r = file_read_all(d->dir_fd, "dom_md/metadata", MD_KV_MAX_TEXT, &text, &len);
+	if (r < 0) {
+		*ret_error = g_strdup_printf("reading metadata: %s", g_strerror(-r));
+		return r;
+	}
+	r = domain_adopt_metadata(d, name, md_kv_decode(text, len, &d->kv), ret_error);
+	if (r < 0)
+		return r;
 	d->images_fd = openat(d->dir_fd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->images_fd < 0 && errno == ENOENT && mkdirat(d->dir_fd, "images", 0755) == 0)
 		d->images_fd = openat(d->dir_fd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -173,10 +197,6 @@ static int domain_probe(Storage *st, const char *dirpath, const char *name, Doma
 		*ret_error = g_strdup_printf("opening the journal: %s", g_strerror(-r));
 		return r;
 	}
-	d->images = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
-					  (GDestroyNotify)img_unref);
-	d->volumes = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
-					   (GDestroyNotify)vol_unref);
 	*ret = g_steal_pointer(&d);
 	return 0;
 }
@@ -187,15 +207,10 @@ static void domain_add_locked(Storage *st, Domain *d);
 static int domain_probe_block(Storage *st, const char *vg, GPtrArray *devs, Domain **ret,
 			      char **ret_error)
 {
-	g_autoptr(Domain) d = g_new0(Domain, 1);
+	g_autoptr(Domain) d = domain_new(st);
 	g_autoptr(BlkVg) v = NULL;
 	int r;
 
-	d->st = st;
-	d->dir_fd = d->images_fd = d->journal_fd = -1;
-	g_mutex_init(&d->op_lock);
-	g_cond_init(&d->writers_gone);
-	g_rw_lock_init(&d->lock);
 	g_ptr_array_add(devs, NULL);
 	d->dir = g_strjoinv(",", (char **)devs->pdata);
 	g_ptr_array_remove_index(devs, devs->len - 1);
@@ -213,39 +228,13 @@ static int domain_probe_block(Storage *st, const char *vg, GPtrArray *devs, Doma
 					     "--storage", v->pv_count, devs->len);
 		return -ENODEV;
 	}
-	r = block_domain_load(d, &d->kv);
-	if (r == -EUCLEAN) {
-		*ret_error = g_strdup("metadata seal is broken");
+	r = domain_adopt_metadata(d, vg, block_domain_load(d, &d->kv), ret_error);
+	if (r < 0)
 		return r;
-	}
-	if (r == 0)
-		r = md_domain_parse(d->kv, &d->info);
-	if (r < 0) {
-		*ret_error = g_strdup_printf("bad metadata: %s", g_strerror(-r));
-		return r;
-	}
-	if (strcmp(d->info->uuid, vg) != 0) {
-		*ret_error = g_strdup_printf("metadata names domain '%s'", d->info->uuid);
-		return -EUCLEAN;
-	}
-	if (d->info->version < 4) {
-		*ret_error = g_strdup_printf("format version %d is not supported (4 and 5 are)",
-					     d->info->version);
-		return -EPROTONOSUPPORT;
-	}
-	g_strlcpy(d->uuid, vg, sizeof(d->uuid));
-	d->version = d->info->version;
-	d->block_size = d->info->block_size ? d->info->block_size : 512;
-	d->alignment = d->info->alignment ? d->info->alignment : 1024 * 1024;
-	d->iso = d->info->cls == MD_SD_CLASS_ISO;
 	/* local leases: the flock is taken on the first PV */
 	r = lease_join(st->leases, d->uuid, devs->pdata[0]);
 	if (r < 0)
 		return r;
-	d->images = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
-					  (GDestroyNotify)img_unref);
-	d->volumes = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
-					   (GDestroyNotify)vol_unref);
 	*ret = g_steal_pointer(&d);
 	return 0;
 }
