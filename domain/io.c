@@ -396,6 +396,17 @@ static int resolve_backing_locked(Domain *d, Volume *vol, const char *backing,
 }
 
 /* Brings vol's record and its parents' roles in step with a parsed header. */
+/* Whether applying hdr (with parent) would change vol's record at all. */
+static bool header_changes_record_locked(Domain *d, Volume *vol, const MdQcow2Header *hdr,
+					 Volume *parent)
+{
+	const MdVolume *md = &vol->md;
+
+	return md->format != MD_VOL_FORMAT_COW || md->capacity != hdr->size ||
+	       strcmp(md->parent, parent ? parent->name : "") != 0 ||
+	       (d->bd && md->type != MD_VOL_TYPE_SPARSE);
+}
+
 int vol_apply_header_locked(Domain *d, Volume *vol, const MdQcow2Header *hdr, Volume *parent)
 {
 	g_autofree char *old_parent = NULL;
@@ -404,8 +415,7 @@ int vol_apply_header_locked(Domain *d, Volume *vol, const MdQcow2Header *hdr, Vo
 	MdVolume md = vol->md;
 	int r;
 
-	if (md.format == MD_VOL_FORMAT_COW && md.capacity == hdr->size && !parent_changed &&
-	    !(d->bd && md.type != MD_VOL_TYPE_SPARSE))
+	if (!header_changes_record_locked(d, vol, hdr, parent))
 		return 0;
 	old_parent = g_strdup(md.parent);
 	md.format = MD_VOL_FORMAT_COW;
@@ -579,27 +589,34 @@ out:
 	return r;
 }
 
+/*
+ * Whether a write may touch a qcow2 header (header_write() must see it).
+ * Racy reads of the format are fine: header_write() decides again under the
+ * op lock.
+ */
+static bool may_write_header(Volume *vol, const void *buf, size_t size, off_t off)
+{
+	if (vol->plain)
+		return false;
+	if (g_atomic_int_get((gint *)&vol->md.format) == MD_VOL_FORMAT_COW)
+		return (size_t)off < header_window(vol);
+	return off == 0 && md_qcow2_has_magic(buf, size);
+}
+
 ssize_t vh_pwrite(VolHandle *h, const void *buf, size_t size, off_t off)
 {
-	Volume *vol = h->vol;
-
 	if (!h->write)
 		return -EBADF;
 	if (misaligned(h, size, off))
 		return -EINVAL;
 	vh_written(h);
-	/* Racy reads of the format are fine: header_write() decides again under the lock. */
-	if (!vol->plain && (g_atomic_int_get((gint *)&vol->md.format) == MD_VOL_FORMAT_COW
-				    ? (size_t)off < header_window(vol)
-				    : off == 0 && md_qcow2_has_magic(buf, size)))
+	if (may_write_header(h->vol, buf, size, off))
 		return header_write(h, buf, size, off);
 	return h_pwrite(h, buf, size, off);
 }
 
 int vh_data_fd(VolHandle *h, bool write, const void *buf, size_t size, off_t off)
 {
-	Volume *vol = h->vol;
-
 	if (write && !h->write)
 		return -EBADF;
 	if (misaligned(h, size, off))
@@ -608,9 +625,7 @@ int vh_data_fd(VolHandle *h, bool write, const void *buf, size_t size, off_t off
 		return -EAGAIN; /* no fd: the synchronous path does block volumes */
 	if (!write)
 		return h->fd;
-	if (!vol->plain && (g_atomic_int_get((gint *)&vol->md.format) == MD_VOL_FORMAT_COW
-				    ? (size_t)off < header_window(vol)
-				    : off == 0 && md_qcow2_has_magic(buf, size)))
+	if (may_write_header(h->vol, buf, size, off))
 		return -EAGAIN; /* a header write: vh_pwrite() checks it */
 	vh_written(h);
 	return h->fd;
@@ -826,13 +841,18 @@ int vh_learn(VolHandle *h)
 	r = resolve_backing_locked(d, vol, hdr.has_backing ? hdr.backing_name : "", &parent);
 	if (r < 0)
 		goto out;
+	g_atomic_int_set(&vol->cluster_size, 1 << hdr.cluster_bits);
+	/* Most flushes and fsyncs change nothing: no journal record for those. */
+	if (!header_changes_record_locked(d, vol, &hdr, parent)) {
+		vol->emptied = false;
+		goto out;
+	}
 	r = header_journal_begin(d, vol, false, &slot);
 	if (r < 0)
 		goto out;
 	r = vol_apply_header_locked(d, vol, &hdr, parent);
 	if (r == 0) {
 		vol->emptied = false;
-		g_atomic_int_set(&vol->cluster_size, 1 << hdr.cluster_bits);
 		jrnl_end(d, slot);
 	}
 out:
