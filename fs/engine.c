@@ -209,9 +209,14 @@ static int submit(Engine *e, Op *op)
  * the hop to the completion thread (QD1 latency); only the last free worker
  * queues, so it never blocks and the depth goes on growing.
  */
+bool engine_would_queue(Fs *fs)
+{
+	return fs->engine && (unsigned)g_atomic_int_get(&fs->busy) >= fs->cfg.threads;
+}
+
 static bool take_slot(Fs *fs, Engine *e)
 {
-	if ((unsigned)g_atomic_int_get(&fs->busy) < fs->cfg.threads)
+	if (!engine_would_queue(fs))
 		return false;
 	if (g_atomic_int_add(&e->inflight, 1) >= ENGINE_MAX_INFLIGHT) {
 		g_atomic_int_dec_and_test(&e->inflight);

@@ -137,6 +137,9 @@ int engine_start(Fs *fs);
 void engine_stop(Fs *fs);
 void *engine_buf_get(Fs *fs);
 void engine_buf_put(Fs *fs, void *buf);
+/* Whether a READ or WRITE now would be queued (no other worker is free):
+ * the only case worth asking the domain for the fd (vh_data_fd) first. */
+bool engine_would_queue(Fs *fs);
 /* Queue a read or write; true: the reply comes from the completion thread. */
 bool engine_read(Fs *fs, fuse_req_t req, int fd, size_t size, off_t off);
 bool engine_write(Fs *fs, fuse_req_t req, int fd, const void *data, size_t size, off_t off);

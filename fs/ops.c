@@ -832,7 +832,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	(void)ino;
 	atomic_fetch_add_explicit(&fs->n_read, 1, memory_order_relaxed);
 	size = MIN(size, (size_t)FS_MAX_WRITE);
-	if (fs->engine) {
+	if (engine_would_queue(fs)) {
 		int fd = vh_data_fd(h, false, NULL, size, off);
 
 		if (fd < 0 && fd != -EAGAIN) {
@@ -864,7 +864,7 @@ static void fs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
 	atomic_fetch_add_explicit(&fs->n_write, 1, memory_order_relaxed);
 	if (bufv->count == 1 && !(b->flags & FUSE_BUF_IS_FD) && bufv->off == 0) {
 		/* session.c placed the payload on an aligned address: write it as is. */
-		if (fs->engine) {
+		if (engine_would_queue(fs)) {
 			int fd = vh_data_fd(h, true, b->mem, size, off);
 
 			if (fd >= 0 && engine_write(fs, req, fd, b->mem, size, off))

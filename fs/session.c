@@ -40,7 +40,6 @@
 
 /* fuse_in_header (40) + fuse_write_in (40): where a WRITE's data starts. */
 #define WRITE_HEADER_SIZE 80
-#define REQ_BUF_SIZE FS_REQ_BUF_SIZE
 
 #define FS_OPT(t, p, v) { t, offsetof(FsConfig, p), v }
 
@@ -268,7 +267,7 @@ static void *worker_main(void *arg)
 		if (!fs_tl_reqbase)
 			fs_tl_reqbase = engine_buf_get(w->fs);
 		req = fs_tl_reqbase + OV_DIRECT_ALIGN - WRITE_HEADER_SIZE;
-		n = read(fd, req, REQ_BUF_SIZE - (OV_DIRECT_ALIGN - WRITE_HEADER_SIZE));
+		n = read(fd, req, FS_REQ_BUF_SIZE - (OV_DIRECT_ALIGN - WRITE_HEADER_SIZE));
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN || errno == ENOENT)
 				continue; /* ENOENT: the request was interrupted */
