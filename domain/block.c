@@ -624,14 +624,14 @@ static Ahead extend_ahead(Domain *d, BlockLv *lv, uint64_t target)
 	return AHEAD_QUEUED;
 }
 
-static int thin_extend(Domain *d, BlockLv *lv, uint64_t end)
+/* Returns 1 when the write waited (the LV's map changed), 0 when it goes on, or -errno. */
+static int thin_extend(Domain *d, BlockLv *lv, const ExtMap *m, uint64_t end)
 {
 	uint64_t chunk = (uint64_t)(d->st->opt.chunk_mb ? d->st->opt.chunk_mb : 1024) *
 			 1024 * 1024;
 	uint64_t ext = d->bd->extent_size;
 	uint64_t cap = __atomic_load_n(&lv->capacity, __ATOMIC_RELAXED);
 	uint64_t limit = round_up(cap + cap / 10, ext);
-	g_autoptr(ExtMap) m = blk_extmap_holder_get(lv->map);
 	uint64_t size = blk_extmap_size(m);
 	uint64_t target;
 	gint64 t0;
@@ -656,12 +656,9 @@ static int thin_extend(Domain *d, BlockLv *lv, uint64_t end)
 		/* less than a chunk left in the VG: what this write needs, if that fits */
 		r = grow(d, lv, round_up(end, ext));
 	thin_note_wait(d->bd, g_get_monotonic_time() - t0, true);
-	if (r < 0) {
-		if (end <= size)
-			return 0; /* the write fits: the next one tries again */
-		return r;
-	}
-	return 0;
+	if (r < 0)
+		return end <= size ? 1 : r; /* when it fits, the next write tries again */
+	return 1;
 }
 
 #define THIN_WAITS_KEPT 65536
@@ -995,16 +992,19 @@ ssize_t block_lv_pread(Domain *d, BlockLv *lv, bool direct, void *buf, size_t le
 ssize_t block_lv_pwrite(Domain *d, BlockLv *lv, bool direct, const void *buf, size_t len,
 			uint64_t off)
 {
-	g_autoptr(ExtMap) m = NULL;
+	g_autoptr(ExtMap) m = blk_extmap_holder_get(lv->map);
 	ssize_t n;
 
 	if (lv->cow) {
-		int r = thin_extend(d, lv, off + len);
+		int r = thin_extend(d, lv, m, off + len);
 
 		if (r < 0)
 			return r;
+		if (r > 0) { /* it waited for a new map */
+			blk_extmap_unref(m);
+			m = blk_extmap_holder_get(lv->map);
+		}
 	}
-	m = blk_extmap_holder_get(lv->map);
 	/* a raw block volume does not grow by writing (behaviour.md) */
 	if (off + len > blk_extmap_size(m))
 		return -ENOSPC;
