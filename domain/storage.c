@@ -189,7 +189,7 @@ static int domain_probe(Storage *st, const char *dirpath, const char *name, Doma
 		return r;
 	}
 	ids = g_build_filename(dirpath, "dom_md", "ids", NULL);
-	r = lease_join(st->leases, d->uuid, ids);
+	r = lease_join(st->leases, d->uuid, ids, 0);
 	if (r < 0)
 		return r; /* fatal: reported by the caller */
 	r = open_journal(d);
@@ -232,7 +232,7 @@ static int domain_probe_block(Storage *st, const char *vg, GPtrArray *devs, Doma
 	if (r < 0)
 		return r;
 	/* local leases: the flock is taken on the first PV */
-	r = lease_join(st->leases, d->uuid, devs->pdata[0]);
+	r = lease_join(st->leases, d->uuid, devs->pdata[0], 0);
 	if (r < 0)
 		return r;
 	*ret = g_steal_pointer(&d);
@@ -488,7 +488,7 @@ static int activate(Storage *st, GPtrArray *found)
 		int r;
 
 		if (!lease_is_spm(st->leases, d->pool->uuid)) {
-			r = lease_spm_acquire(st->leases, d->pool->uuid, d->uuid, NULL, 0);
+			r = lease_spm_acquire(st->leases, d->pool->uuid, d->uuid, NULL, 0, NULL);
 			if (r < 0)
 				return log_error_errno(r, "pool '%s': taking the SPM role",
 						       d->pool->uuid);

@@ -27,6 +27,13 @@ struct LeaseManager {
 	GPtrArray *locks; /* LocalLock*, local backend */
 	GHashTable *spm;  /* pool uuid set: pools this host is SPM of */
 	GMutex lock;	  /* protects spm */
+	LeaseLostFn lost_fn;
+	void *lost_opaque;
+};
+
+struct LeaseHold {
+	LeaseManager *m;
+	char *name;
 };
 
 int lease_kind_from_string(const char *s, LeaseKind *ret)
@@ -112,11 +119,12 @@ LeaseKind lease_kind(const LeaseManager *m)
 	return m->kind;
 }
 
-int lease_join(LeaseManager *m, const char *lockspace, const char *ids_path)
+int lease_join(LeaseManager *m, const char *lockspace, const char *ids_path, uint64_t offset)
 {
 	g_auto(OvFd) fd = -1;
 	LocalLock *l;
 
+	(void)offset;
 	fd = open(ids_path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return ov_errno();
@@ -132,7 +140,7 @@ int lease_join(LeaseManager *m, const char *lockspace, const char *ids_path)
 }
 
 int lease_spm_acquire(LeaseManager *m, const char *pool_uuid, const char *lockspace,
-		      const char *leases_path, uint64_t offset)
+		      const char *leases_path, uint64_t offset, uint64_t *ret_lver)
 {
 	(void)lockspace;
 	(void)leases_path;
@@ -140,7 +148,42 @@ int lease_spm_acquire(LeaseManager *m, const char *pool_uuid, const char *locksp
 	g_mutex_lock(&m->lock);
 	g_hash_table_add(m->spm, g_strdup(pool_uuid));
 	g_mutex_unlock(&m->lock);
+	if (ret_lver)
+		*ret_lver = 1;
 	return 0;
+}
+
+int lease_spm_check(LeaseManager *m, const char *pool_uuid)
+{
+	return lease_is_spm(m, pool_uuid) ? 0 : -ENOLCK;
+}
+
+void lease_set_lost_callback(LeaseManager *m, LeaseLostFn fn, void *opaque)
+{
+	m->lost_fn = fn;
+	m->lost_opaque = opaque;
+}
+
+int lease_acquire(LeaseManager *m, const char *lockspace, const char *name,
+		  const char *path, uint64_t offset, LeaseHold **ret)
+{
+	LeaseHold *h = g_new0(LeaseHold, 1);
+
+	(void)lockspace;
+	(void)path;
+	(void)offset;
+	h->m = m;
+	h->name = g_strdup(name);
+	*ret = h;
+	return 0;
+}
+
+void lease_release(LeaseHold *h)
+{
+	if (!h)
+		return;
+	g_free(h->name);
+	g_free(h);
 }
 
 int lease_spm_release(LeaseManager *m, const char *pool_uuid)

@@ -51,13 +51,49 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(LeaseManager, lease_manager_free)
 unsigned lease_host_id(const LeaseManager *m);
 LeaseKind lease_kind(const LeaseManager *m);
 
-/* Joins the lockspace of a domain; -EBUSY when another daemon holds it (local). */
-int lease_join(LeaseManager *m, const char *lockspace, const char *ids_path);
-/* Takes the pool's SPM role; local: always succeeds. */
+/*
+ * Joins the lockspace of a domain, whose delta leases (the `ids` area) are
+ * at offset of path, and waits until this host holds its host id (sanlock:
+ * add_lockspace with the manager's io_timeout; seconds).  local: an
+ * exclusive flock on path; -EBUSY when another daemon holds it.
+ */
+int lease_join(LeaseManager *m, const char *lockspace, const char *path, uint64_t offset);
+
+/*
+ * Tries once, without waiting for a live holder, to take the pool's SPM
+ * resource (`SDM` in lockspace, at offset of path).  0: taken, *ret_lver
+ * (may be NULL) is the resource's new lease version; -EBUSY: another live
+ * host holds it; other -errno on failure.  local: always taken, lver 1.
+ */
 int lease_spm_acquire(LeaseManager *m, const char *pool_uuid, const char *lockspace,
-		      const char *leases_path, uint64_t offset);
+		      const char *path, uint64_t offset, uint64_t *ret_lver);
+/* Gives the SPM resource back; -EPERM when not held. */
 int lease_spm_release(LeaseManager *m, const char *pool_uuid);
 bool lease_is_spm(const LeaseManager *m, const char *pool_uuid);
+/*
+ * Asks the lease manager (sanlock: the daemon) whether the SPM resource is
+ * still validly held: 0 yes; -ENOLCK when it is lost (the pool then is no
+ * longer counted as ours).  Called before every metadata write (fencing).
+ */
+int lease_spm_check(LeaseManager *m, const char *pool_uuid);
+
+/*
+ * Called (from a lease-manager thread) when a lease of this host is lost:
+ * its lockspace could not be renewed in time, so every resource in it is
+ * gone.  The callee stops writing metadata at once.
+ */
+typedef void (*LeaseLostFn)(const char *lockspace, void *opaque);
+void lease_set_lost_callback(LeaseManager *m, LeaseLostFn fn, void *opaque);
+
+/*
+ * An exclusive resource held by this process (a volume lease), released by
+ * lease_release() or by the process's death.  -EBUSY when a live host
+ * holds it.  local: always granted (no cluster safety).
+ */
+typedef struct LeaseHold LeaseHold;
+int lease_acquire(LeaseManager *m, const char *lockspace, const char *name,
+		  const char *path, uint64_t offset, LeaseHold **ret);
+void lease_release(LeaseHold *h);
 
 /*
  * The sanlock resource name of a volume: the name itself when it fits,
