@@ -863,6 +863,23 @@ static int block_lease_create(Domain *d, const char *img, const char *vol)
 				     d->block_size, d->alignment);
 }
 
+int block_special_location(Domain *d, const char *lv, uint64_t off, uint64_t len,
+			   char **ret_path, uint64_t *ret_off)
+{
+	g_autoptr(ExtMap) map = NULL;
+	ExtMapPiece p;
+	int r;
+
+	if ((r = blockdom_map(d->bd, lv, &map)) < 0 ||
+	    (r = blk_extmap_lookup(map, off, len, &p)) < 0)
+		return r;
+	if (p.len != len)
+		return -ERANGE; /* the area spans two segments */
+	*ret_path = g_strdup(blk_lvm_pv_path(d->bd->ctx, p.pv));
+	*ret_off = p.offset;
+	return 0;
+}
+
 static int block_lease_remove(Domain *d, const char *img, const char *vol)
 {
 	(void)d;

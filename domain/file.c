@@ -146,7 +146,7 @@ static int scan_image(Domain *d, const char *name)
 		}
 		if (has_suffix(de->d_name, META_SUFFIX NEW_SUFFIX)) {
 			/* An interrupted record write: the old record stands. */
-			if (unlinkat(fd, de->d_name, 0) == 0)
+			if (dom_may_write(d) && unlinkat(fd, de->d_name, 0) == 0)
 				log_info("domain '%s': removed leftover '%s/%s'", d->uuid, name,
 					 de->d_name);
 			continue;
@@ -199,8 +199,8 @@ static int file_scan(Domain *d)
 		if (de->d_name[0] == '.')
 			continue;
 		if (g_str_has_prefix(de->d_name, REMOVE_ME_PREFIX)) {
-			/* An image deletion oVirt started: finish it (reference 5). */
-			if (remove_tree_at(d->images_fd, de->d_name) == 0)
+			/* An image deletion oVirt started: the SPM finishes it (reference 5). */
+			if (dom_may_write(d) && remove_tree_at(d->images_fd, de->d_name) == 0)
 				log_info("domain '%s': removed deleted image '%s'", d->uuid,
 					 de->d_name);
 			continue;

@@ -81,6 +81,15 @@ int dom_image_create(Domain *d, const char *name, Image **ret)
 		return -EINVAL;
 	if (d->iso && strcmp(name, ISO_IMAGE_UUID) != 0)
 		return -EPERM; /* behaviour.md: an ISO domain holds files, not images */
+	r = spm_guard(d);
+	if (r > 0) {
+		r = fwd_call(d, &(FwdReq){ .op = FWD_MKDIR, .img = name });
+		if (r == 0 && ret && !(*ret = dom_image_lookup(d, name)))
+			r = -ENOENT; /* gone again already */
+		return r;
+	}
+	if (r < 0)
+		return r;
 	g_mutex_lock(&d->op_lock);
 	img = model_find_image_locked(d, name);
 	if (img) {
@@ -177,6 +186,15 @@ int img_remove(Image *img)
 	Domain *d = img->dom;
 	int r;
 
+	r = spm_guard(d);
+	if (r > 0) {
+		g_autofree char *name = NULL;
+
+		r = live_name(img, &name);
+		return r < 0 ? r : fwd_call(d, &(FwdReq){ .op = FWD_RMDIR, .img = name });
+	}
+	if (r < 0)
+		return r;
 	g_mutex_lock(&d->op_lock);
 	if (img->dead)
 		r = -ENOENT;
@@ -246,6 +264,17 @@ int img_rename(Image *img, const char *new_name)
 		return -EINVAL;
 	if (d->iso)
 		return -EPERM;
+	r = spm_guard(d);
+	if (r > 0) {
+		g_autofree char *name = NULL;
+
+		r = live_name(img, &name);
+		return r < 0 ? r
+			     : fwd_call(d, &(FwdReq){ .op = FWD_RENAME_IMG, .img = name,
+						      .to = new_name });
+	}
+	if (r < 0)
+		return r;
 	g_mutex_lock(&d->op_lock);
 	if (img->dead) {
 		r = -ENOENT;
@@ -401,6 +430,22 @@ int img_volume_create(Image *img, const char *name, mode_t mode, Volume **ret)
 	(void)mode; /* CONTRACT: a new volume is a writable leaf, 0660 */
 	if (!name_is_valid(name))
 		return -EINVAL;
+	r = spm_guard(d);
+	if (r > 0) {
+		r = live_name(img, &img_name);
+		if (r == 0)
+			r = fwd_call(d, &(FwdReq){ .op = FWD_CREATE, .img = img_name, .vol = name });
+		if (r == 0 && ret) {
+			g_autoptr(Image) now = dom_image_lookup(d, img_name);
+
+			*ret = now ? img_volume_lookup(now, name) : NULL;
+			if (!*ret)
+				r = -ENOENT; /* gone again already */
+		}
+		return r;
+	}
+	if (r < 0)
+		return r;
 	g_mutex_lock(&d->op_lock);
 	if (img->dead) {
 		r = -ENOENT;

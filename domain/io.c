@@ -477,6 +477,8 @@ static bool is_header_write_locked(VolHandle *h, const void *buf, size_t size, o
 	return true;
 }
 
+static int forward_header(Domain *d, Volume *vol);
+
 static ssize_t header_write(VolHandle *h, const void *buf, size_t size, off_t off)
 {
 	Volume *vol = h->vol;
@@ -489,7 +491,10 @@ static ssize_t header_write(VolHandle *h, const void *buf, size_t size, off_t of
 	bool raw_empty;
 	int slot = -1;
 	ssize_t r;
+	int guard = spm_guard(d);
 
+	if (guard < 0)
+		return guard;
 	g_mutex_lock(&d->op_lock);
 	if (!is_header_write_locked(h, buf, size, off, &raw_empty)) {
 		g_mutex_unlock(&d->op_lock);
@@ -515,6 +520,11 @@ static ssize_t header_write(VolHandle *h, const void *buf, size_t size, off_t of
 		memcpy(merged, old, old_len);
 		memcpy(merged + off, buf, end - (size_t)off);
 		r = md_qcow2_parse(merged, len, &hdr);
+		if (r == -ENODATA && raw_empty && guard > 0) {
+			/* Another host is SPM: it learns the header from the bytes. */
+			r = h_pwrite(h, buf, size, off);
+			goto out;
+		}
 		if (r == -ENODATA && raw_empty) {
 			/* A header still being written: qcow2 now, the next header write
 			 * completes what the record says. */
@@ -540,6 +550,11 @@ static ssize_t header_write(VolHandle *h, const void *buf, size_t size, off_t of
 	r = resolve_backing_locked(d, vol, hdr.has_backing ? hdr.backing_name : "", &parent);
 	if (r < 0)
 		goto out;
+	if (guard > 0) {
+		/* Checked here; the SPM writes the record, learning from the bytes. */
+		r = h_pwrite(h, buf, size, off);
+		goto out;
+	}
 
 	r = header_journal_begin(d, vol, raw_empty, &slot);
 	if (r < 0)
@@ -586,6 +601,12 @@ static ssize_t header_write(VolHandle *h, const void *buf, size_t size, off_t of
 out:
 	g_mutex_unlock(&d->op_lock);
 	ov_aligned_free(old);
+	if (guard > 0 && r >= 0) {
+		int r2 = forward_header(d, vol);
+
+		if (r2 < 0)
+			r = r2;
+	}
 	return r;
 }
 
@@ -811,54 +832,115 @@ void vh_set_unwatched(VolHandle *h)
 	h->unwatched = true;
 }
 
-int vh_learn(VolHandle *h)
+/*
+ * Brings vol's record in step with the header on disk (op lock held).
+ * any_raw: also a raw volume not emptied here (the SPM serving another
+ * host, who wrote the header).  apply false: only says whether the record
+ * would change (1) or not (0).
+ */
+static int learn_locked(Domain *d, Volume *vol, bool any_raw, bool apply)
 {
-	Volume *vol = h->vol;
-	Domain *d = vol->dom;
 	g_autofree char *img = NULL;
 	MdQcow2Header hdr;
 	Volume *parent = NULL;
-	bool raw_empty;
+	bool raw;
 	int slot = -1;
 	int r;
 
-	if (!h->write || !h->unwatched)
-		return 0;
-	g_mutex_lock(&d->op_lock);
 	if (vol->dead || vol->plain || vol->corrupt ||
-	    (vol->md.format == MD_VOL_FORMAT_RAW && !vol->emptied)) {
-		r = 0;
-		goto out;
-	}
-	raw_empty = vol->md.format == MD_VOL_FORMAT_RAW;
+	    (vol->md.format == MD_VOL_FORMAT_RAW && !vol->emptied && !any_raw))
+		return 0;
+	raw = vol->md.format == MD_VOL_FORMAT_RAW;
 	img = g_strdup(model_home_image_locked(vol)->name);
 	r = read_header_of(d, img, vol->name, &hdr);
-	if (r < 0) {
-		/* raw bytes in an emptied raw volume are just raw; a qcow2 one broke */
-		r = raw_empty ? 0 : -EINVAL;
-		goto out;
+	if (r < 0 && raw && any_raw) {
+		/* A header still being written by another host: qcow2 from now on
+		 * (as header_write() does), the rest comes with its next write. */
+		void *buf = ov_aligned_alloc(HEADER_WINDOW);
+		ssize_t n = read_window(d, img, vol->name, buf);
+		bool magic = n > 0 && md_qcow2_has_magic(buf, (size_t)n);
+		MdVolume md = vol->md;
+
+		ov_aligned_free(buf);
+		if (!magic)
+			return 0;
+		if (!apply)
+			return 1;
+		md.format = MD_VOL_FORMAT_COW;
+		return vol_write_md_locked(vol, &md);
 	}
+	if (r < 0)
+		/* raw bytes in an emptied raw volume are just raw; a qcow2 one broke */
+		return raw ? 0 : -EINVAL;
 	r = resolve_backing_locked(d, vol, hdr.has_backing ? hdr.backing_name : "", &parent);
 	if (r < 0)
-		goto out;
+		return r;
 	g_atomic_int_set(&vol->cluster_size, 1 << hdr.cluster_bits);
 	/* Most flushes and fsyncs change nothing: no journal record for those. */
 	if (!header_changes_record_locked(d, vol, &hdr, parent)) {
 		vol->emptied = false;
-		goto out;
+		return 0;
 	}
+	if (!apply)
+		return 1;
 	r = header_journal_begin(d, vol, false, &slot);
 	if (r < 0)
-		goto out;
+		return r;
 	r = vol_apply_header_locked(d, vol, &hdr, parent);
 	if (r == 0) {
 		vol->emptied = false;
 		jrnl_end(d, slot);
 	}
-out:
+	return r;
+}
+
+int vol_learn_header(Volume *vol)
+{
+	Domain *d = vol->dom;
+	int r;
+
+	g_mutex_lock(&d->op_lock);
+	r = learn_locked(d, vol, true, true);
+	g_mutex_unlock(&d->op_lock);
+	return r;
+}
+
+/* Asks the SPM to learn vol's header (this host wrote it). */
+static int forward_header(Domain *d, Volume *vol)
+{
+	g_autofree char *img = NULL;
+	g_autofree char *name = NULL;
+
+	g_rw_lock_reader_lock(&d->lock);
+	if (!vol->dead) {
+		img = g_strdup(model_home_image_locked(vol)->name);
+		name = g_strdup(vol->name);
+	}
+	g_rw_lock_reader_unlock(&d->lock);
+	if (!name)
+		return -ENOENT;
+	return fwd_call(d, &(FwdReq){ .op = FWD_HEADER, .img = img, .vol = name });
+}
+
+int vh_learn(VolHandle *h)
+{
+	Volume *vol = h->vol;
+	Domain *d = vol->dom;
+	int guard;
+	int r;
+
+	if (!h->write || !h->unwatched)
+		return 0;
+	guard = spm_guard(d);
+	if (guard < 0)
+		return guard;
+	g_mutex_lock(&d->op_lock);
+	r = learn_locked(d, vol, false, guard == 0);
+	g_mutex_unlock(&d->op_lock);
+	if (r == 1)
+		r = forward_header(d, vol);
 	if (r < 0)
 		log_debug(LOG_CLASS_DOMAIN, "domain '%s' volume '%s': header learnt after the "
 			  "fact breaks the rules: %s", d->uuid, vol->name, g_strerror(-r));
-	g_mutex_unlock(&d->op_lock);
 	return r;
 }

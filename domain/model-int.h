@@ -42,6 +42,13 @@ struct Storage {
 	GPtrArray *problems; /* Problem* */
 	gint64 last_scan;    /* monotonic µs */
 	GMutex scan_lock;    /* serialises scans */
+
+	/* cluster.c: the thread that contends for, checks and gives up SPM roles */
+	GThread *cluster;
+	GMutex cluster_lock; /* protects the two flags */
+	GCond cluster_cond;
+	bool cluster_stop;
+	bool lease_lost;
 };
 
 struct Pool {
@@ -49,6 +56,13 @@ struct Pool {
 	char uuid[37];
 	Domain *master;	    /* protected by st->lock */
 	GPtrArray *domains; /* Domain*, protected by st->lock */
+
+	/* cluster.c (its thread, atomics where others read) */
+	gint64 backoff_until; /* monotonic µs: no SPM attempt before (released it) */
+	gint64 last_try;      /* monotonic µs of the last SPM attempt */
+	gint64 last_refresh;  /* monotonic µs: a non-SPM host re-read the pool */
+	struct PoolServer *server; /* answering other hosts while SPM, else NULL */
+	GMutex server_lock;	   /* protects server */
 };
 
 struct Domain {
@@ -66,6 +80,7 @@ struct Domain {
 	uint32_t alignment;
 	bool iso;
 	bool master;
+	bool shadow;	/* reload.c's read-only copy: scans write nothing */
 
 	GMutex op_lock; /* serialises metadata changes */
 	GCond writers_gone; /* a write handle closed; waited on with op_lock */
@@ -172,6 +187,13 @@ int block_lv_zero(Domain *d, BlockLv *lv, uint64_t off, uint64_t len);
 /* fallocate(2) modes 0, KEEP_SIZE (the LV grows), PUNCH_HOLE and ZERO_RANGE (zeroed). */
 int block_lv_fallocate(Domain *d, BlockLv *lv, int mode, uint64_t off, uint64_t len);
 int block_sync(Domain *d, bool datasync);
+/*
+ * Where [off, off + len) of a special LV (`ids`, `leases`, `inbox`...) is
+ * on the PVs: the PV's path (owned) and the byte offset on it; -ERANGE when
+ * the range is not on one PV.
+ */
+int block_special_location(Domain *d, const char *lv, uint64_t off, uint64_t len,
+			   char **ret_path, uint64_t *ret_off);
 
 /* model.c: building and querying the tables (callers hold the right locks). */
 Image *model_image_new(Domain *d, const char *name);
@@ -208,6 +230,8 @@ int qcow2_read_header(int fd, void **ret_buf, size_t *ret_len, MdQcow2Header *re
 int vol_read_head(Domain *d, const char *img, const char *name, void **ret_buf, size_t *ret_len);
 /* Writes len bytes at offset 0 of a volume and syncs them. */
 int vol_write_head(Domain *d, const char *img, const char *name, const void *buf, size_t len);
+/* The SPM learns vol's header from its bytes (written by another host). */
+int vol_learn_header(Volume *vol);
 /* Brings vol's record and its parents' roles in step with its header. */
 int vol_apply_header_locked(Domain *d, Volume *vol, const MdQcow2Header *hdr, Volume *parent);
 
@@ -227,6 +251,77 @@ int dom_repair(Domain *d);
 int vol_rename_finish(Domain *d, const char *img, const char *from, const char *to);
 int img_rename_finish(Domain *d, const char *from, const char *to);
 int vol_delete_finish(Domain *d, const char *img, const char *vol, bool link_only);
+
+/* reload.c: re-reading a domain that another host changed (op_lock held). */
+int dom_reload_locked(Domain *d);
+int dom_reload(Domain *d);
+
+/* cluster.c: the SPM role. */
+/*
+ * Before a metadata change: 0 when this host may write (SPM, lease still
+ * held), 1 when the change must be forwarded to the SPM, -ENOLCK when the
+ * lease is lost while serving a forwarded request, -EROFS on a shadow.
+ */
+int spm_guard(Domain *d);
+bool spm_serving(void);
+void spm_set_serving(bool on);
+/* One attempt at p's SPM lease; *ret_lver its version (0: not kept). */
+int spm_acquire(Pool *p, uint64_t *ret_lver);
+/* What a new SPM does once it has the lease; fresh: the domains were just read. */
+void spm_begin(Pool *p, uint64_t lver, bool fresh);
+/* Whether this host may write d's metadata now (no fencing check: spm_guard). */
+bool dom_may_write(Domain *d);
+void cluster_start(Storage *st);
+void cluster_stop(Storage *st);
+
+/* storage.c, for cluster.c */
+/* Where the pool's SPM lease lives on the master: path (owned) and offset. */
+int spm_lease_location(Domain *m, char **ret_path, uint64_t *ret_off);
+/* Writes POOL_SPM_ID (this host) and POOL_SPM_LVER (lver, or the old one + 1 when 0). */
+void spm_update_master(Pool *p, uint64_t lver);
+/* Writes POOL_SPM_ID=-1 (giving the role up). */
+void spm_clear_master(Pool *p);
+/* Re-reads a domain's metadata (its kv and info). */
+int dom_reload_md(Domain *d);
+
+/* forward.c: metadata changes asked on a host that is not SPM. */
+typedef enum FwdOp {
+	FWD_MKDIR = 1,	  /* img */
+	FWD_RMDIR,	  /* img */
+	FWD_RENAME_IMG,	  /* img -> to */
+	FWD_CREATE,	  /* img, vol, num = mode */
+	FWD_UNLINK,	  /* img, vol */
+	FWD_RENAME_VOL,	  /* img, vol -> to */
+	FWD_LINK,	  /* vol into image to */
+	FWD_TRUNCATE,	  /* vol, num = size */
+	FWD_LEGALITY,	  /* vol, num = MdLegality */
+	FWD_DESCRIPTION,  /* vol, text */
+	FWD_HEADER,	  /* vol: learn its qcow2 header from the bytes */
+	FWD_MAX,
+} FwdOp;
+
+typedef struct FwdReq {
+	FwdOp op;
+	const char *img;
+	const char *vol;
+	const char *to;
+	const char *text;
+	uint64_t num;
+} FwdReq;
+
+/*
+ * Sends req (about domain d) to the SPM and waits for its answer: the
+ * result of the operation there, or -ETIMEDOUT when no SPM answered in
+ * time (then nothing was done).  d is re-read before returning.
+ */
+int fwd_call(Domain *d, const FwdReq *req);
+/* The SPM's side: does req on domain d as if asked here. */
+int fwd_serve(Domain *d, const FwdReq *req);
+/* The mailbox server of the SPM: start (idempotent) and stop (idempotent). */
+void spm_serve_start(Pool *p);
+void spm_serve_stop(Pool *p);
+/* A host that is not SPM re-reads what the SPM changed (called often). */
+void spm_refresh(Pool *p, gint64 now);
 
 /* Increments a record generation the way oVirt does (mod 1000). */
 static inline uint32_t md_next_generation(uint32_t gen)

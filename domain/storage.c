@@ -77,7 +77,9 @@ static void pool_free(gpointer p)
 {
 	Pool *pool = p;
 
+	spm_serve_stop(pool);
 	g_ptr_array_unref(pool->domains);
+	g_mutex_clear(&pool->server_lock);
 	g_free(pool);
 }
 
@@ -323,7 +325,10 @@ static int scan_block(Storage *st, GPtrArray *found)
 	return 0;
 }
 
-/* Loads and repairs a domain on the SPM. */
+/*
+ * Loads a domain; on the SPM also finishes what its journal holds and
+ * repairs derived metadata.  Other hosts only read.
+ */
 static int domain_activate(Domain *d)
 {
 	int r;
@@ -332,9 +337,9 @@ static int domain_activate(Domain *d)
 	g_rw_lock_writer_lock(&d->lock);
 	r = d->ops->scan(d);
 	g_rw_lock_writer_unlock(&d->lock);
-	if (r == 0)
+	if (r == 0 && dom_may_write(d))
 		r = jrnl_replay(d);
-	if (r == 0)
+	if (r == 0 && dom_may_write(d))
 		(void)dom_repair(d); /* logs; what it could not do waits for the next start */
 	g_mutex_unlock(&d->op_lock);
 	return r;
@@ -350,12 +355,13 @@ static Pool *pool_get_locked(Storage *st, const char *uuid)
 	p->st = st;
 	g_strlcpy(p->uuid, uuid, sizeof(p->uuid));
 	p->domains = g_ptr_array_new();
+	g_mutex_init(&p->server_lock);
 	g_hash_table_insert(st->pools, p->uuid, p);
 	return p;
 }
 
 /* Writes the SPM's keys into the pool metadata and lists every member domain. */
-static void spm_update_master(Pool *p)
+void spm_update_master(Pool *p, uint64_t lver)
 {
 	Domain *m = p->master;
 	g_autoptr(MdKv) kv = NULL;
@@ -368,7 +374,7 @@ static void spm_update_master(Pool *p)
 		return;
 	kv = md_kv_copy(m->kv);
 	md_kv_set_int(kv, "POOL_SPM_ID", lease_host_id(p->st->leases));
-	md_kv_set_int(kv, "POOL_SPM_LVER", m->info->spm_lver + 1);
+	md_kv_set_int(kv, "POOL_SPM_LVER", lver ? (int64_t)lver : m->info->spm_lver + 1);
 	/* A domain that joined but crashed before the master listed it. */
 	doms = g_new0(MdPoolDomain, m->info->n_pool_domains + p->domains->len);
 	for (size_t i = 0; i < m->info->n_pool_domains; i++)
@@ -478,34 +484,81 @@ static int scan_path(Storage *st, const char *path, GPtrArray *found)
 	return 0;
 }
 
-/* Takes the pools' SPM roles and activates newly found domains. */
+/*
+ * Tries for the SPM role of the pools of newly found domains (another host
+ * may hold it: then this one only reads), then loads the domains.
+ */
 static int activate(Storage *st, GPtrArray *found)
 {
 	g_autoptr(GHashTable) pools = g_hash_table_new(NULL, NULL);
+	GHashTableIter it;
+	gpointer key, value;
 
 	for (guint i = 0; i < found->len; i++) {
-		Domain *d = found->pdata[i];
+		Pool *p = ((Domain *)found->pdata[i])->pool;
+		uint64_t lver = 0;
 		int r;
 
-		if (!lease_is_spm(st->leases, d->pool->uuid)) {
-			r = lease_spm_acquire(st->leases, d->pool->uuid, d->uuid, NULL, 0, NULL);
-			if (r < 0)
-				return log_error_errno(r, "pool '%s': taking the SPM role",
-						       d->pool->uuid);
-			g_hash_table_add(pools, d->pool);
+		if (g_hash_table_contains(pools, p) || lease_is_spm(st->leases, p->uuid))
+			continue;
+		r = spm_acquire(p, &lver);
+		if (r == -EBUSY || r == -ENOENT) {
+			log_info("pool '%s': %s", p->uuid,
+				 r == -EBUSY ? "another host is SPM" : "no master domain seen");
+			continue;
 		}
-		r = domain_activate(d);
+		if (r < 0)
+			return log_error_errno(r, "pool '%s': taking the SPM role", p->uuid);
+		g_hash_table_insert(pools, p, GSIZE_TO_POINTER(lver + 1));
+	}
+	for (guint i = 0; i < found->len; i++) {
+		Domain *d = found->pdata[i];
+		int r = domain_activate(d);
+
 		if (r < 0)
 			return log_error_errno(r, "domain '%s': loading", d->uuid);
 	}
-	{
-		GHashTableIter it;
-		gpointer key;
+	g_hash_table_iter_init(&it, pools);
+	while (g_hash_table_iter_next(&it, &key, &value))
+		spm_begin(key, GPOINTER_TO_SIZE(value) - 1, true);
+	return 0;
+}
 
-		g_hash_table_iter_init(&it, pools);
-		while (g_hash_table_iter_next(&it, &key, NULL))
-			spm_update_master(key);
+int spm_lease_location(Domain *m, char **ret_path, uint64_t *ret_off)
+{
+	if (m->bd)
+		return block_special_location(m, MD_BLOCK_LV_LEASES, m->alignment, m->alignment,
+					      ret_path, ret_off);
+	*ret_path = g_build_filename(m->dir, "dom_md", "leases", NULL);
+	*ret_off = m->alignment;
+	return 0;
+}
+
+int dom_reload_md(Domain *d)
+{
+	g_autoptr(MdKv) kv = NULL;
+	g_autoptr(MdDomainInfo) info = NULL;
+	g_autofree char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	if (d->bd)
+		r = block_domain_load(d, &kv);
+	else {
+		r = file_read_all(d->dir_fd, "dom_md/metadata", MD_KV_MAX_TEXT, &text, &len);
+		if (r == 0)
+			r = md_kv_decode(text, len, &kv);
 	}
+	if (r == 0)
+		r = md_domain_parse(kv, &info);
+	if (r < 0)
+		return r;
+	g_rw_lock_writer_lock(&d->lock);
+	md_kv_free(d->kv);
+	md_domain_info_free(d->info);
+	d->kv = g_steal_pointer(&kv);
+	d->info = g_steal_pointer(&info);
+	g_rw_lock_writer_unlock(&d->lock);
 	return 0;
 }
 
@@ -519,6 +572,8 @@ int storage_open(const StorageOptions *opt, Storage **ret)
 	st->opt.paths = g_strdupv(opt->paths);
 	g_rw_lock_init(&st->lock);
 	g_mutex_init(&st->scan_lock);
+	g_mutex_init(&st->cluster_lock);
+	g_cond_init(&st->cluster_cond);
 	st->pools = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, pool_free);
 	st->domains = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, domain_free);
 	st->seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -542,6 +597,7 @@ int storage_open(const StorageOptions *opt, Storage **ret)
 	if (r < 0)
 		return r;
 	st->last_scan = g_get_monotonic_time();
+	cluster_start(st);
 	*ret = g_steal_pointer(&st);
 	return 0;
 }
@@ -569,7 +625,7 @@ void storage_rescan(Storage *st)
 	g_mutex_unlock(&st->scan_lock);
 }
 
-static void spm_stop(Pool *p)
+void spm_clear_master(Pool *p)
 {
 	Domain *m = p->master;
 	g_autoptr(MdKv) kv = NULL;
@@ -587,13 +643,16 @@ void storage_free(Storage *st)
 {
 	if (!st)
 		return;
+	cluster_stop(st);
 	if (st->pools) {
 		GHashTableIter it;
 		gpointer value;
 
 		g_hash_table_iter_init(&it, st->pools);
-		while (g_hash_table_iter_next(&it, NULL, &value))
-			spm_stop(value);
+		while (g_hash_table_iter_next(&it, NULL, &value)) {
+			spm_serve_stop(value);
+			spm_clear_master(value);
+		}
 		g_hash_table_unref(st->pools);
 	}
 	if (st->domains)
@@ -606,6 +665,8 @@ void storage_free(Storage *st)
 	g_strfreev(st->opt.paths);
 	g_rw_lock_clear(&st->lock);
 	g_mutex_clear(&st->scan_lock);
+	g_mutex_clear(&st->cluster_lock);
+	g_cond_clear(&st->cluster_cond);
 	g_free(st);
 }
 
@@ -697,14 +758,20 @@ bool pool_is_spm(Pool *p)
 
 int pool_spm_host(Pool *p)
 {
-	return pool_is_spm(p) ? (int)lease_host_id(p->st->leases) : -1;
-}
+	Domain *m;
+	int64_t id = -1;
 
-int pool_spm_release(Pool *p)
-{
-	if (!pool_is_spm(p))
-		return -EPERM;
-	return lease_spm_release(p->st->leases, p->uuid);
+	if (pool_is_spm(p))
+		return (int)lease_host_id(p->st->leases);
+	/* Another host: the one the pool metadata names (re-read every second). */
+	m = pool_master(p);
+	if (m) {
+		g_rw_lock_reader_lock(&m->lock);
+		if (m->info->has_pool_keys)
+			id = m->info->spm_id;
+		g_rw_lock_reader_unlock(&m->lock);
+	}
+	return id > 0 && id <= 2000 ? (int)id : -1;
 }
 
 const char *dom_uuid(const Domain *d)

@@ -267,6 +267,46 @@ void vol_settle_writers_locked(Domain *d, Volume *vol)
 	}
 }
 
+/*
+ * On a host that is not SPM: the change goes to the SPM, named by vol's
+ * name in img (NULL: any image holding it).  A volume open for write here
+ * is refused here (its lease keeps other hosts' writers off it).
+ */
+static int forward(Volume *vol, Image *img, FwdReq *req, bool busy_if_open)
+{
+	Domain *d = vol->dom;
+	g_autofree char *img_name = NULL;
+	g_autofree char *name = NULL;
+	int r = 0;
+
+	g_mutex_lock(&d->op_lock);
+	if (busy_if_open)
+		vol_settle_writers_locked(d, vol);
+	g_rw_lock_reader_lock(&d->lock);
+	if (vol->dead || (img && (img->dead || !model_volume_in_image_locked(vol, img))))
+		r = -ENOENT;
+	else if (busy_if_open && g_atomic_int_get(&vol->n_writers) > 0)
+		r = -EBUSY;
+	else {
+		img_name = g_strdup(img ? img->name : vol_any_image_locked(vol));
+		name = g_strdup(vol->name);
+	}
+	g_rw_lock_reader_unlock(&d->lock);
+	g_mutex_unlock(&d->op_lock);
+	if (r < 0)
+		return r;
+	req->img = img_name;
+	req->vol = name;
+	r = fwd_call(d, req);
+	if (r == 0 && req->op == FWD_TRUNCATE && req->num == 0) {
+		/* A header may follow behind the daemon's back (vh_learn). */
+		g_mutex_lock(&d->op_lock);
+		vol->emptied = true;
+		g_mutex_unlock(&d->op_lock);
+	}
+	return r;
+}
+
 int vol_unlink(Volume *vol, Image *img)
 {
 	Domain *d = vol->dom;
@@ -279,6 +319,9 @@ int vol_unlink(Volume *vol, Image *img)
 	int slot = -1;
 	int r;
 
+	r = spm_guard(d);
+	if (r != 0)
+		return r < 0 ? r : forward(vol, img, &(FwdReq){ .op = FWD_UNLINK }, true);
 	g_mutex_lock(&d->op_lock);
 	vol_settle_writers_locked(d, vol);
 	if (vol->dead || img->dead || !model_volume_in_image_locked(vol, img)) {
@@ -455,6 +498,11 @@ int vol_rename(Volume *vol, Image *img, const char *new_name)
 
 	if (!name_is_valid(new_name))
 		return -EINVAL;
+	r = spm_guard(d);
+	if (r != 0)
+		return r < 0 ? r
+			     : forward(vol, img, &(FwdReq){ .op = FWD_RENAME_VOL, .to = new_name },
+				       true);
 	g_mutex_lock(&d->op_lock);
 	vol_settle_writers_locked(d, vol);
 	if (vol->dead || img->dead || !model_volume_in_image_locked(vol, img)) {
@@ -555,6 +603,18 @@ int vol_link(Volume *vol, Image *dst)
 
 	if (dst->dom != d)
 		return -EXDEV;
+	r = spm_guard(d);
+	if (r > 0) {
+		g_autofree char *to = NULL;
+
+		g_rw_lock_reader_lock(&d->lock);
+		to = dst->dead ? NULL : g_strdup(dst->name);
+		g_rw_lock_reader_unlock(&d->lock);
+		return to ? forward(vol, NULL, &(FwdReq){ .op = FWD_LINK, .to = to }, true)
+			  : -ENOENT;
+	}
+	if (r < 0)
+		return r;
 	g_mutex_lock(&d->op_lock);
 	vol_settle_writers_locked(d, vol);
 	if (vol->dead || dst->dead) {
@@ -628,6 +688,11 @@ int vol_truncate(Volume *vol, off_t size)
 
 	if (size < 0)
 		return -EINVAL;
+	r = spm_guard(d);
+	if (r != 0)
+		return r < 0 ? r
+			     : forward(vol, NULL,
+				       &(FwdReq){ .op = FWD_TRUNCATE, .num = (uint64_t)size }, false);
 	g_mutex_lock(&d->op_lock);
 	if (vol->dead) {
 		r = -ENOENT;
@@ -702,8 +767,15 @@ static void set_legality(MdVolume *md, const void *arg)
 
 int vol_set_legality(Volume *vol, MdLegality legality)
 {
+	int r;
+
 	if (legality != MD_LEGALITY_LEGAL && legality != MD_LEGALITY_ILLEGAL)
 		return -EINVAL;
+	r = spm_guard(vol->dom);
+	if (r != 0)
+		return r < 0 ? r
+			     : forward(vol, NULL, &(FwdReq){ .op = FWD_LEGALITY, .num = legality },
+				       false);
 	return vol_update_record(vol, set_legality, &legality);
 }
 
@@ -714,10 +786,17 @@ static void set_description(MdVolume *md, const void *arg)
 
 int vol_set_description(Volume *vol, const char *text)
 {
+	int r;
+
 	if (strlen(text) > MD_VOLUME_DESCRIPTION_MAX)
 		return -ERANGE;
 	/* The record is line-based text. */
 	if (!g_utf8_validate(text, -1, NULL) || strpbrk(text, "\n\r"))
 		return -EINVAL;
+	r = spm_guard(vol->dom);
+	if (r != 0)
+		return r < 0 ? r
+			     : forward(vol, NULL, &(FwdReq){ .op = FWD_DESCRIPTION, .text = text },
+				       false);
 	return vol_update_record(vol, set_description, text);
 }

@@ -149,7 +149,7 @@ int lease_spm_acquire(LeaseManager *m, const char *pool_uuid, const char *locksp
 	g_hash_table_add(m->spm, g_strdup(pool_uuid));
 	g_mutex_unlock(&m->lock);
 	if (ret_lver)
-		*ret_lver = 1;
+		*ret_lver = 0; /* no version kept: the pool metadata counts */
 	return 0;
 }
 

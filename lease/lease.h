@@ -63,7 +63,8 @@ int lease_join(LeaseManager *m, const char *lockspace, const char *path, uint64_
  * Tries once, without waiting for a live holder, to take the pool's SPM
  * resource (`SDM` in lockspace, at offset of path).  0: taken, *ret_lver
  * (may be NULL) is the resource's new lease version; -EBUSY: another live
- * host holds it; other -errno on failure.  local: always taken, lver 1.
+ * host holds it; other -errno on failure.  local: always taken, lver 0
+ * (no version kept).
  */
 int lease_spm_acquire(LeaseManager *m, const char *pool_uuid, const char *lockspace,
 		      const char *path, uint64_t offset, uint64_t *ret_lver);

@@ -1,0 +1,226 @@
+/*
+ * cluster.c: the SPM role of each pool, as one host sees it.
+ *
+ * Election.  No host is told to be SPM: each one's cluster thread tries,
+ * without waiting, to take the pool's SPM lease (`SDM` on the master
+ * domain) every ELECT_INTERVAL while nobody holds it, so the role goes to
+ * whoever asks first after it became free: at the first mount, after the
+ * holder released it, or once a dead holder's lease expired (sanlock's
+ * bounds for the lockspace's io_timeout).  A host that released the role
+ * stays out of the contest for RELEASE_BACKOFF so that another takes it.
+ *
+ * Starting as SPM (spm_start): every domain of the pool is re-read (another
+ * SPM may have changed it), its journal replayed (operations the last SPM
+ * was doing when it died are finished or rolled back), derived metadata
+ * repaired; then POOL_SPM_ID and POOL_SPM_LVER (the lease version) go into
+ * the pool metadata, and the mailbox server starts answering the other
+ * hosts.
+ *
+ * Fencing.  Before any metadata change the SPM asks the lease manager
+ * whether its lease still holds (spm_guard); the cluster thread asks too,
+ * every CHECK_INTERVAL, and the lease manager calls back at once when
+ * sanlock reports the lockspace lost.  A host without the lease writes no
+ * metadata: its changes go to the SPM through the mailbox.
+ */
+#include "domain/model-int.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/banned.h"
+
+#define TICK_US (100 * 1000)
+#define ELECT_INTERVAL_US (1000 * 1000)
+#define RELEASE_BACKOFF_US (3 * G_USEC_PER_SEC)
+
+/* Set while a thread does work the SPM was asked for: never forwarded again. */
+static __thread bool serving;
+
+bool spm_serving(void)
+{
+	return serving;
+}
+
+void spm_set_serving(bool on)
+{
+	serving = on;
+}
+
+int spm_guard(Domain *d)
+{
+	Pool *p = d->pool;
+	int r;
+
+	if (d->shadow)
+		return -EROFS;
+	if (!lease_is_spm(d->st->leases, p->uuid))
+		return serving ? -ENOLCK : 1;
+	r = lease_spm_check(d->st->leases, p->uuid);
+	if (r < 0) {
+		log_error("pool '%s': the SPM lease is lost, writing nothing", p->uuid);
+		return -ENOLCK;
+	}
+	return 0;
+}
+
+/* Re-reads, replays and repairs every domain of p as its new SPM. */
+static void spm_recover(Pool *p)
+{
+	g_autoptr(GPtrArray) doms = pool_domains(p);
+
+	for (guint i = 0; i < doms->len; i++) {
+		Domain *d = doms->pdata[i];
+		int r = 0;
+
+		g_mutex_lock(&d->op_lock);
+		r = dom_reload_locked(d);
+		if (r == 0)
+			r = jrnl_replay(d);
+		if (r == 0)
+			(void)dom_repair(d);
+		g_mutex_unlock(&d->op_lock);
+		if (r < 0)
+			log_warning_errno(r, "domain '%s': recovering as the new SPM", d->uuid);
+	}
+}
+
+bool dom_may_write(Domain *d)
+{
+	return !d->shadow && d->pool && lease_is_spm(d->st->leases, d->pool->uuid);
+}
+
+int spm_acquire(Pool *p, uint64_t *ret_lver)
+{
+	Domain *m = pool_master(p);
+	g_autofree char *path = NULL;
+	uint64_t off = 0;
+	int r;
+
+	*ret_lver = 0;
+	if (!m)
+		return -ENOENT;
+	r = spm_lease_location(m, &path, &off);
+	if (r < 0)
+		return r;
+	return lease_spm_acquire(p->st->leases, p->uuid, m->uuid, path, off, ret_lver);
+}
+
+void spm_begin(Pool *p, uint64_t lver, bool fresh)
+{
+	log_info("pool '%s': this host (%u) is SPM, lease version %" G_GUINT64_FORMAT, p->uuid,
+		 lease_host_id(p->st->leases), lver);
+	if (!fresh)
+		spm_recover(p);
+	spm_update_master(p, lver);
+	spm_serve_start(p);
+}
+
+static void spm_lost(Pool *p)
+{
+	log_error("pool '%s': this host lost the SPM lease; metadata changes go to the "
+		  "next SPM",
+		  p->uuid);
+	spm_serve_stop(p);
+}
+
+int pool_spm_release(Pool *p)
+{
+	Storage *st = p->st;
+	int r;
+
+	if (!pool_is_spm(p))
+		return -EPERM;
+	if (lease_kind(st->leases) == LEASE_KIND_LOCAL)
+		return lease_spm_release(st->leases, p->uuid); /* nobody else to take it */
+	spm_serve_stop(p);
+	spm_clear_master(p);
+	__atomic_store_n(&p->backoff_until, g_get_monotonic_time() + RELEASE_BACKOFF_US,
+			 __ATOMIC_RELAXED);
+	r = lease_spm_release(st->leases, p->uuid);
+	if (r == 0)
+		log_info("pool '%s': SPM role released", p->uuid);
+	return r;
+}
+
+static void lease_lost(const char *lockspace, void *opaque)
+{
+	Storage *st = opaque;
+
+	log_error("lockspace '%s': lease lost", lockspace);
+	g_mutex_lock(&st->cluster_lock);
+	st->lease_lost = true;
+	g_cond_signal(&st->cluster_cond);
+	g_mutex_unlock(&st->cluster_lock);
+}
+
+/* One round for one pool. */
+static void cluster_tick(Pool *p, gint64 now)
+{
+	Storage *st = p->st;
+
+	if (lease_is_spm(st->leases, p->uuid)) {
+		if (lease_spm_check(st->leases, p->uuid) < 0)
+			spm_lost(p);
+		return;
+	}
+	spm_serve_stop(p); /* no-op unless the role went away */
+	spm_refresh(p, now);
+	if (now < __atomic_load_n(&p->backoff_until, __ATOMIC_RELAXED) ||
+	    now - p->last_try < ELECT_INTERVAL_US)
+		return;
+	p->last_try = now;
+	{
+		uint64_t lver = 0;
+
+		if (spm_acquire(p, &lver) == 0)
+			spm_begin(p, lver, false);
+	}
+}
+
+static gpointer cluster_thread(gpointer opaque)
+{
+	Storage *st = opaque;
+
+	g_mutex_lock(&st->cluster_lock);
+	while (!st->cluster_stop) {
+		gint64 deadline = g_get_monotonic_time() + TICK_US;
+
+		while (!st->cluster_stop && !st->lease_lost &&
+		       g_cond_wait_until(&st->cluster_cond, &st->cluster_lock, deadline))
+			;
+		if (st->cluster_stop)
+			break;
+		st->lease_lost = false;
+		g_mutex_unlock(&st->cluster_lock);
+		{
+			g_autoptr(GPtrArray) pools = storage_pools(st);
+
+			for (guint i = 0; i < pools->len; i++)
+				cluster_tick(pools->pdata[i], g_get_monotonic_time());
+		}
+		g_mutex_lock(&st->cluster_lock);
+	}
+	g_mutex_unlock(&st->cluster_lock);
+	return NULL;
+}
+
+void cluster_start(Storage *st)
+{
+	lease_set_lost_callback(st->leases, lease_lost, st);
+	if (lease_kind(st->leases) == LEASE_KIND_LOCAL)
+		return; /* one host: SPM from the mount on, nothing to watch */
+	st->cluster = g_thread_new("cluster", cluster_thread, st);
+}
+
+void cluster_stop(Storage *st)
+{
+	if (!st->cluster)
+		return;
+	g_mutex_lock(&st->cluster_lock);
+	st->cluster_stop = true;
+	g_cond_signal(&st->cluster_cond);
+	g_mutex_unlock(&st->cluster_lock);
+	g_thread_join(st->cluster);
+	st->cluster = NULL;
+}
