@@ -175,8 +175,8 @@ static void scan_lv(Domain *d, BlkLv *blv)
 		return;
 	}
 	if (t.initializing || t.removal != MD_LV_REMOVAL_NONE) {
-		/* A create or a delete cut off midway: finish the delete. */
-		if (blk_lv_remove(d->bd->ctx, d->bd->vg, blv->name) == 0)
+		/* A create or a delete cut off midway: the SPM finishes the delete. */
+		if (dom_may_write(d) && blk_lv_remove(d->bd->ctx, d->bd->vg, blv->name) == 0)
 			log_info("domain '%s': removed unfinished LV '%s'", d->uuid, blv->name);
 		return;
 	}
