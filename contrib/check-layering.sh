@@ -15,7 +15,8 @@
 #   - /dev/mapper/control and libdevmapper.h only in block/
 #   - #include "DIR/..." and target_link_libraries(... ovDIR ...) only along
 #     the dependency arrows below (cli -> fs -> domain -> {metadata, block,
-#     lease} -> common; mount-helper -> common)
+#     lease} -> common; lease -> metadata, for the mailbox records that
+#     lease/mailbox.c moves; mount-helper -> common)
 #   - PkgConfig::FUSE3 only linked from fs/, PkgConfig::SANLOCK* from lease/,
 #     devmapper from block/
 set -euo pipefail
@@ -41,7 +42,7 @@ my %uses = (
 	"common"       => [],
 	"metadata"     => ["common"],
 	"block"        => ["common"],
-	"lease"        => ["common"],
+	"lease"        => ["common", "metadata"], # lease/mailbox.c: md-mailbox records
 	"domain"       => ["common", "metadata", "block", "lease"],
 	"fs"           => ["common", "domain"],
 	"cli"          => ["common", "domain", "fs"],

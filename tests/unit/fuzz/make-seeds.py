@@ -309,6 +309,107 @@ def lvm_report_seeds():
           '"log_message":"","log_errno":"0","log_ret_code":"1"}]}')
 
 
+MBOX_DOM = "00010203-0405-4607-8001-020304050607"
+MBOX_VOL = "11111111-bbbb-4bbb-8bbb-000000000002"
+
+
+def xtnd(dom, vol, size_mib):
+    import uuid
+    return (b"1xtnd" + uuid.UUID(dom).int.to_bytes(16, "little")
+            + uuid.UUID(vol).int.to_bytes(16, "little")
+            + b"%016x" % size_mib + b"0" * 11)
+
+
+def host_mailbox(msgs, seal=True):
+    mb = bytearray(4096)
+    for slot, m in msgs.items():
+        mb[slot * 64:slot * 64 + 64] = m
+    if seal:
+        mb[4092:4096] = struct.pack("<I", sum(mb[:4092]) & 0xffffffff)
+    return bytes(mb)
+
+
+def mbox_record(magic, host, seq, op, tlvs, state=0, result=0, lver=0, version=1):
+    payload = b"".join(struct.pack("<HH", t, len(v)) + v for t, v in tlvs)
+    rec = bytearray(magic + struct.pack("<IIQII", version, host, seq, op, len(payload))
+                    + b"\0" * 4 + struct.pack("<IiIQ", state, result, 0, lver) + payload)
+    rec += b"\0" * (4096 - len(rec))
+    rec[32:36] = struct.pack("<I", crc32c(bytes(rec)))
+    return bytes(rec)
+
+
+def changes_record(host, lver, entries, version=1):
+    import uuid
+    seq = entries[-1][0] if entries else 0
+    rec = bytearray(b"OVSMBCL1" + struct.pack("<IIQQI", version, host, lver, seq, len(entries))
+                    + b"\0" * 12)
+    for s, dom, img in entries:
+        rec += struct.pack("<Q", s) + uuid.UUID(dom).bytes + img.encode().ljust(64, b"\0")
+    rec += b"\0" * (4096 - len(rec))
+    rec[36:40] = struct.pack("<I", crc32c(bytes(rec)))
+    return bytes(rec)
+
+
+def mbox_seeds():
+    # oVirt host mailboxes (first byte odd: the target reseals the checksum).
+    x = xtnd(MBOX_DOM, MBOX_VOL, 5120)
+    assert x[5:21].hex() == "07060504030201800746050403020100"
+    write("mbox-xtnd", "request.bin", b"\0" + host_mailbox({0: x, 7: b"\1" * 64}))
+    write("mbox-xtnd", "reply-failed.bin", b"\0" + host_mailbox({62: xtnd(MBOX_DOM, MBOX_VOL, 0)}))
+    write("mbox-xtnd", "max-size.bin", b"\1" + host_mailbox({1: xtnd(MBOX_DOM, MBOX_VOL, 2**32 - 1)}))
+    write("mbox-xtnd", "too-big-reseal.bin",
+          b"\1" + host_mailbox({1: x[:37] + b"0000000100000000" + x[53:]}))
+    write("mbox-xtnd", "bad-hex-reseal.bin",
+          b"\1" + host_mailbox({2: x[:40] + b"A" + x[41:], 3: x[:60] + b"x" + x[61:]}))
+    write("mbox-xtnd", "bad-checksum.bin", b"\0" + host_mailbox({0: x})[:-1] + b"\x7f")
+    write("mbox-xtnd", "empty.bin", b"\0" + bytes(4096))
+    write("mbox-event", "event.bin", b"\0evt" + bytes(range(16)) + bytes(4076))
+    write("mbox-event", "short.bin", b"\0evt" + bytes(range(16)))
+    write("mbox-event", "trailing.bin", b"\0evt" + bytes(range(16)) + b"x")
+    write("mbox-event", "bad-magic.bin", b"\0EVT" + bytes(range(16)))
+
+    dom = MBOX_DOM.encode()
+    create = [(1, dom), (2, b"img"), (3, b"vol-1"), (7, "d \u05d9".encode()),
+              (13, struct.pack("<Q", 1 << 30))]
+    rq = b"OVSMBRQ1"
+    write("mbox-request", "vol-create.bin", b"\0" + mbox_record(rq, 7, 1, 5, create))
+    write("mbox-request", "ping.bin", b"\0" + mbox_record(rq, 2000, 2**64 - 1, 1, []))
+    write("mbox-request", "qcow2-header.bin", b"\0" + mbox_record(
+        rq, 1, 5, 18, [(1, dom), (2, b"i"), (3, b"v"), (12, b"QFI\xfb" + bytes(3068))]))
+    write("mbox-request", "setxattr.bin", b"\0" + mbox_record(
+        rq, 1, 5, 20, [(1, dom), (2, b"i"), (3, b"v"), (10, b"user.ovstore.legality"),
+                       (11, b"illegal")]))
+    write("mbox-request", "utimens.bin", b"\0" + mbox_record(
+        rq, 1, 5, 16, [(1, dom), (2, b"i"), (20, struct.pack("<q", -1)),
+                       (21, struct.pack("<Q", (1 << 30) - 2))]))
+    write("mbox-request", "unsorted-reseal.bin", b"\1" + mbox_record(rq, 7, 1, 5, create[::-1]))
+    write("mbox-request", "truncated-tlv-reseal.bin",
+          b"\1" + mbox_record(rq, 7, 1, 5, create)[:56 + 60])
+    write("mbox-request", "missing-field.bin", b"\0" + mbox_record(rq, 7, 1, 9, create[:3]))
+    write("mbox-request", "unknown-op.bin", b"\0" + mbox_record(rq, 7, 1, 77, []))
+    write("mbox-request", "version-2.bin", b"\0" + mbox_record(rq, 7, 1, 1, [], version=2))
+    write("mbox-request", "bad-crc.bin", b"\0" + mbox_record(rq, 7, 1, 5, create)[:-1] + b"X")
+    rp = b"OVSMBRP1"
+    write("mbox-reply", "done.bin", b"\0" + mbox_record(
+        rp, 7, 1, 9, [(13, struct.pack("<Q", 4096))], state=2, result=-28, lver=3))
+    write("mbox-reply", "accepted.bin", b"\0" + mbox_record(rp, 7, 1, 9, [], state=1, lver=3))
+    write("mbox-reply", "withdrawn.bin", b"\0" + mbox_record(rp, 7, 1, 9, [], state=3, lver=3))
+    write("mbox-reply", "accepted-result.bin",
+          b"\0" + mbox_record(rp, 7, 1, 9, [], state=1, result=-1))
+    write("mbox-reply", "positive-result.bin",
+          b"\0" + mbox_record(rp, 7, 1, 9, [], state=2, result=1))
+    write("mbox-reply", "request.bin", b"\0" + mbox_record(rq, 7, 1, 5, create))
+    img = "11111111-aaaa-4aaa-8aaa-000000000001"
+    write("mbox-changes", "empty-log.bin", b"\0" + changes_record(3, 17, []))
+    write("mbox-changes", "two.bin", b"\0" + changes_record(3, 17, [(1, MBOX_DOM, img),
+                                                                 (2, MBOX_DOM, "")]))
+    write("mbox-changes", "full.bin", b"\0" + changes_record(
+        1, 1, [(100 + i, MBOX_DOM, "img-%d" % i) for i in range(46)]))
+    write("mbox-changes", "gap-reseal.bin", b"\1" + changes_record(
+        3, 17, [(1, MBOX_DOM, img), (3, MBOX_DOM, img)]))
+    write("mbox-changes", "bad-name.bin", b"\0" + changes_record(3, 17, [(1, MBOX_DOM, "a/b")]))
+
+
 if __name__ == "__main__":
     kv_seeds()
     kv_tags_seeds()
@@ -319,3 +420,4 @@ if __name__ == "__main__":
     xleases_seeds()
     block_seeds()
     lvm_report_seeds()
+    mbox_seeds()
