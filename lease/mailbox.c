@@ -194,7 +194,8 @@ static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pwrite(fd, (const uint8_t *)buf + done, len - done, (off_t)(off + done));
+		ssize_t n = pwrite(fd, (const uint8_t *)buf + done, len - done,
+				   (off_t)(off + done));
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -300,7 +301,8 @@ static int open_direct(const char *path, int *ret)
 static int xmbox_write_locked(MBox *mb)
 {
 	md_mbox_seal(mb->xmbox);
-	return in_write(mb, mb->xmbox, MD_MBOX_HOST_MAILBOX_SIZE, md_mbox_ovirt_offset(mb->host_id));
+	return in_write(mb, mb->xmbox, MD_MBOX_HOST_MAILBOX_SIZE,
+			md_mbox_ovirt_offset(mb->host_id));
 }
 
 /*
@@ -622,7 +624,8 @@ int mbox_extend(MBox *mb, const char *dom_uuid, const char *vol_uuid, uint64_t s
 		r = out_read(mb, b, MD_MBOX_HOST_MAILBOX_SIZE, md_mbox_ovirt_offset(mb->host_id));
 		if (r < 0)
 			break;
-		if (md_mbox_xtnd_reply_matches(msg, reply) && md_mbox_xtnd_decode(reply, &got) == 0 &&
+		if (md_mbox_xtnd_reply_matches(msg, reply) &&
+		    md_mbox_xtnd_decode(reply, &got) == 0 &&
 		    (got.size_mib == size_mib || got.size_mib == 0)) {
 			r = got.size_mib == size_mib ? 0 : -EREMOTEIO;
 			break;
@@ -725,7 +728,8 @@ static void run_request(Server *srv, const MdMboxRequest *req)
 		else
 			r = -EOPNOTSUPP;
 		if (r > 0 || r < -4095) {
-			log_debug(LOG_CLASS_MAILBOX, "mailbox: handler of %s returned %d, sending EIO",
+			log_debug(LOG_CLASS_MAILBOX,
+				  "mailbox: handler of %s returned %d, sending EIO",
 				  md_mbox_op_to_string(req->op), r);
 			r = -EIO;
 		}
@@ -785,7 +789,8 @@ static void run_xtnd(Server *srv, Job *j)
 			  j->slot, g_strerror(-r));
 	g_mutex_lock(&srv->lock);
 	/* Acted on: only a change from these bytes is new. */
-	memcpy(srv->xprev + (size_t)j->host * MD_MBOX_HOST_MAILBOX_SIZE + j->slot * MD_MBOX_MSG_SIZE,
+	memcpy(srv->xprev + (size_t)j->host * MD_MBOX_HOST_MAILBOX_SIZE +
+		       j->slot * MD_MBOX_MSG_SIZE,
 	       j->msg, MD_MBOX_MSG_SIZE);
 	g_mutex_unlock(&srv->lock);
 }
@@ -880,9 +885,11 @@ static void scan_ovirt(Server *srv, IoBuf *area)
 
 			g_mutex_lock(&srv->lock);
 			if (!srv->stop && !*busy && memcmp(cur, prev, MD_MBOX_MSG_SIZE) != 0) {
-				if (md_mbox_msg_is_clean(cur) || md_mbox_xtnd_decode(cur, &x) == 0) {
+				bool clean = md_mbox_msg_is_clean(cur);
+
+				if (clean || md_mbox_xtnd_decode(cur, &x) == 0) {
 					j = g_new0(Job, 1);
-					j->kind = md_mbox_msg_is_clean(cur) ? JOB_ACK : JOB_XTND;
+					j->kind = clean ? JOB_ACK : JOB_XTND;
 					j->host = h;
 					j->slot = s;
 					memcpy(j->msg, cur, MD_MBOX_MSG_SIZE);

@@ -71,7 +71,8 @@ _Static_assert(MD_MBOX_MSG_SLOTS * MD_MBOX_MSG_SIZE <= MD_MBOX_CHECKSUM_OFFSET,
 _Static_assert((uint64_t)(MD_MBOX_OVIRT_MAX_HOST_ID + 1) * MD_MBOX_HOST_MAILBOX_SIZE <=
 		       MD_MBOX_OVS_AREA_OFFSET,
 	       "oVirt's mailboxes end below ovstore's area");
-_Static_assert(MD_MBOX_OVS_AREA_OFFSET + (uint64_t)(MD_MBOX_MAX_HOST_ID + 1) * MD_MBOX_RECORD_SIZE <=
+_Static_assert(MD_MBOX_OVS_AREA_OFFSET +
+			       (uint64_t)(MD_MBOX_MAX_HOST_ID + 1) * MD_MBOX_RECORD_SIZE <=
 		       MD_MBOX_AREA_SIZE,
 	       "ovstore's records end inside the 16 MiB area");
 _Static_assert(MD_MBOX_F_MAX <= 32, "field mask is 32 bits");
