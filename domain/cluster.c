@@ -113,6 +113,11 @@ void spm_begin(Pool *p, uint64_t lver, bool fresh)
 	if (!fresh)
 		spm_recover(p);
 	spm_update_master(p, lver);
+	if (lease_kind(p->st->leases) == LEASE_KIND_LOCAL)
+		return; /* one host: nobody to answer */
+	g_mutex_lock(&p->server_lock);
+	p->lver = lver;
+	g_mutex_unlock(&p->server_lock);
 	spm_serve_start(p);
 }
 

@@ -1,35 +1,231 @@
 /*
  * forward.c: metadata changes asked on a host that is not SPM go to the SPM
- * through the storage mailbox of the master domain; the SPM's server does
- * them and answers; the asking host then re-reads what changed.
+ * through the storage mailbox of the master domain (lease/mailbox.c,
+ * docs/mailbox.md); the SPM's server does them with the same model code
+ * and answers; the asking host then re-reads the domain.  Every change the
+ * SPM makes is published in the mailbox's change log, which the other
+ * hosts read every REFRESH interval to re-read what changed (CONTRACT: seen
+ * on every host within 2 s).
  */
 #include "domain/model-int.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "common/log.h"
 #include "common/banned.h"
 
-#define REFRESH_US (1000 * 1000)
+/* How often a host that is not SPM reads the change log. */
+#define REFRESH_US (250 * 1000)
+/* With no change log to go by (no SPM yet): a full re-read this often. */
+#define REFRESH_ALL_US (5 * G_USEC_PER_SEC)
+/* How long a forwarded change waits for the SPM (behaviour.md). */
+#define CALL_TIMEOUT_MS 10000u
+/* Host ids the SPM serves: oVirt's default maxHostID. */
+#define SERVE_MAX_HOST_ID 250u
+#define MBOX_AREA (16ull << 20)
+
+static int mbox_location(Domain *m, const char *name, char **ret_path, uint64_t *ret_off)
+{
+	if (m->bd)
+		return block_special_location(m, name, 0, MBOX_AREA, ret_path, ret_off);
+	*ret_path = g_build_filename(m->dir, "dom_md", name, NULL);
+	*ret_off = 0;
+	return 0;
+}
+
+/* The pool's mailbox (opened on first use; server_lock held). */
+static MBox *pool_mbox_locked(Pool *p)
+{
+	Domain *m;
+	g_autofree char *in = NULL, *out = NULL;
+	uint64_t in_off = 0, out_off = 0;
+	int r;
+
+	if (p->mbox)
+		return p->mbox;
+	m = pool_master(p);
+	if (!m)
+		return NULL;
+	if ((r = mbox_location(m, "inbox", &in, &in_off)) < 0 ||
+	    (r = mbox_location(m, "outbox", &out, &out_off)) < 0 ||
+	    (r = mbox_open(in, in_off, out, out_off, lease_host_id(p->st->leases), &p->mbox)) <
+		    0) {
+		log_warning_errno(r, "pool '%s': opening the mailbox on master '%s'", p->uuid,
+				  m->uuid);
+		return NULL;
+	}
+	return p->mbox;
+}
+
+static MBox *pool_mbox(Pool *p)
+{
+	MBox *mb;
+
+	g_mutex_lock(&p->server_lock);
+	mb = pool_mbox_locked(p);
+	g_mutex_unlock(&p->server_lock);
+	return mb;
+}
+
+/* ---- the request record ---- */
+
+static const MdMboxOp fwd_to_mbox[FWD_MAX] = {
+	[FWD_MKDIR] = MD_MBOX_OP_IMG_MKDIR,
+	[FWD_RMDIR] = MD_MBOX_OP_IMG_RMDIR,
+	[FWD_RENAME_IMG] = MD_MBOX_OP_IMG_RENAME,
+	[FWD_CREATE] = MD_MBOX_OP_VOL_CREATE,
+	[FWD_UNLINK] = MD_MBOX_OP_VOL_UNLINK,
+	[FWD_RENAME_VOL] = MD_MBOX_OP_VOL_RENAME,
+	[FWD_LINK] = MD_MBOX_OP_VOL_LINK,
+	[FWD_TRUNCATE] = MD_MBOX_OP_VOL_TRUNCATE,
+	[FWD_LEGALITY] = MD_MBOX_OP_VOL_SET_LEGALITY,
+	[FWD_DESCRIPTION] = MD_MBOX_OP_VOL_SET_DESCRIPTION,
+	[FWD_HEADER] = MD_MBOX_OP_VOL_QCOW2_HEADER,
+};
+
+static int encode_request(Domain *d, const FwdReq *req, MdMboxRequest *ret)
+{
+	MdMboxFields *f = &ret->fields;
+	int r = 0;
+
+	memset(ret, 0, sizeof(*ret));
+	if (req->op <= 0 || req->op >= FWD_MAX)
+		return -EINVAL;
+	ret->op = fwd_to_mbox[req->op];
+	md_mbox_fields_clear(f);
+	r = md_mbox_set_str(f, MD_MBOX_F_DOMAIN, d->uuid);
+	if (r == 0 && req->img)
+		r = md_mbox_set_str(f, MD_MBOX_F_IMAGE, req->img);
+	if (r == 0 && req->vol)
+		r = md_mbox_set_str(f, MD_MBOX_F_VOLUME, req->vol);
+	if (r < 0)
+		return r;
+	switch (req->op) {
+	case FWD_RENAME_IMG:
+	case FWD_RENAME_VOL:
+		return md_mbox_set_str(f, MD_MBOX_F_NAME, req->to);
+	case FWD_LINK:
+		return md_mbox_set_str(f, MD_MBOX_F_NEW_IMAGE, req->to);
+	case FWD_TRUNCATE:
+		return md_mbox_set_u64(f, MD_MBOX_F_SIZE, req->num);
+	case FWD_LEGALITY:
+		return md_mbox_set_u64(f, MD_MBOX_F_LEGALITY, req->num);
+	case FWD_DESCRIPTION:
+		return md_mbox_set_str(f, MD_MBOX_F_DESCRIPTION, req->text);
+	case FWD_HEADER:
+		/* The SPM reads the header from the volume itself. */
+		return md_mbox_set_bytes(f, MD_MBOX_F_BYTES, NULL, 0);
+	default:
+		return 0;
+	}
+}
+
+static int decode_request(const MdMboxRequest *m, FwdReq *ret)
+{
+	const MdMboxFields *f = &m->fields;
+	uint64_t v = 0;
+
+	memset(ret, 0, sizeof(*ret));
+	for (int op = 1; op < FWD_MAX; op++)
+		if (fwd_to_mbox[op] == m->op)
+			ret->op = (FwdOp)op;
+	if (!ret->op)
+		return -EOPNOTSUPP;
+	ret->img = md_mbox_get_str(f, MD_MBOX_F_IMAGE);
+	ret->vol = md_mbox_get_str(f, MD_MBOX_F_VOLUME);
+	ret->text = md_mbox_get_str(f, MD_MBOX_F_DESCRIPTION);
+	ret->to = md_mbox_get_str(f, ret->op == FWD_LINK ? MD_MBOX_F_NEW_IMAGE : MD_MBOX_F_NAME);
+	if (md_mbox_get_u64(f, MD_MBOX_F_SIZE, &v) == 0 ||
+	    md_mbox_get_u64(f, MD_MBOX_F_LEGALITY, &v) == 0)
+		ret->num = v;
+	return 0;
+}
+
+/* ---- the SPM's side ---- */
+
+static int serve_request(const MdMboxRequest *req, MdMboxReply *reply, void *opaque)
+{
+	Pool *p = opaque;
+	const char *dom_uuid = md_mbox_get_str(&req->fields, MD_MBOX_F_DOMAIN);
+	Domain *d = dom_uuid ? pool_domain_lookup(p, dom_uuid) : NULL;
+	FwdReq fr;
+	int r;
+
+	(void)reply;
+	if (!d)
+		return -ENOENT;
+	r = decode_request(req, &fr);
+	if (r < 0)
+		return r;
+	r = fwd_serve(d, &fr);
+	log_debug(LOG_CLASS_LEASE, "pool '%s': host %u asked %s on '%s/%s': %s", p->uuid,
+		  req->host_id, md_mbox_op_to_string(req->op), fr.img ? fr.img : "",
+		  fr.vol ? fr.vol : "", r < 0 ? g_strerror(-r) : "done");
+	if (r == 0) {
+		g_mutex_lock(&p->server_lock);
+		if (p->serving) {
+			/* renames and links touch two images: the whole domain */
+			bool two = fr.op == FWD_RENAME_IMG || fr.op == FWD_LINK;
+			int r2 = mbox_publish_change(p->mbox, d->uuid,
+						     two || !fr.img ? "" : fr.img);
+
+			if (r2 < 0)
+				log_warning_errno(r2, "pool '%s': publishing a change", p->uuid);
+		}
+		g_mutex_unlock(&p->server_lock);
+	}
+	return r;
+}
 
 void spm_serve_start(Pool *p)
 {
-	(void)p;
+	static const MBoxServeOps ops = { .request = serve_request };
+	MBox *mb;
+	int r;
+
+	g_mutex_lock(&p->server_lock);
+	if (p->serving || !(mb = pool_mbox_locked(p))) {
+		g_mutex_unlock(&p->server_lock);
+		return;
+	}
+	p->serving = true;
+	g_mutex_unlock(&p->server_lock);
+	r = mbox_serve_start(mb, SERVE_MAX_HOST_ID, p->lver, &ops, p);
+	if (r < 0 && r != -EALREADY) {
+		log_error_errno(r, "pool '%s': serving the mailbox", p->uuid);
+		g_mutex_lock(&p->server_lock);
+		p->serving = false;
+		g_mutex_unlock(&p->server_lock);
+	}
 }
 
 void spm_serve_stop(Pool *p)
 {
-	(void)p;
+	MBox *mb;
+
+	g_mutex_lock(&p->server_lock);
+	mb = p->serving ? p->mbox : NULL;
+	p->serving = false;
+	g_mutex_unlock(&p->server_lock);
+	if (mb)
+		mbox_serve_stop(mb);
 }
 
-void spm_refresh(Pool *p, gint64 now)
+void spm_mailbox_close(Pool *p)
 {
-	g_autoptr(GPtrArray) doms = NULL;
+	spm_serve_stop(p);
+	g_mutex_lock(&p->server_lock);
+	g_clear_pointer(&p->mbox, mbox_free);
+	g_mutex_unlock(&p->server_lock);
+}
 
-	if (now - p->last_refresh < REFRESH_US)
-		return;
-	p->last_refresh = now;
-	doms = pool_domains(p);
+/* ---- a host that is not SPM ---- */
+
+static void reload_pool(Pool *p)
+{
+	g_autoptr(GPtrArray) doms = pool_domains(p);
+
 	for (guint i = 0; i < doms->len; i++) {
 		Domain *d = doms->pdata[i];
 
@@ -37,6 +233,54 @@ void spm_refresh(Pool *p, gint64 now)
 			(void)dom_reload_md(d);
 		(void)dom_reload(d);
 	}
+}
+
+void spm_refresh(Pool *p, gint64 now)
+{
+	g_autofree MdMboxChangeLog *log = NULL;
+	g_autoptr(GHashTable) doms = NULL;
+	MBox *mb;
+	size_t first = 0;
+	int r;
+
+	if (now - p->last_refresh < REFRESH_US)
+		return;
+	mb = pool_mbox(p);
+	if (!mb)
+		return;
+	log = g_new0(MdMboxChangeLog, 1);
+	r = mbox_read_changes(mb, p->seen_lver, p->seen_seq, log, &first);
+	if (r < 0) {
+		/* No SPM has written a log yet: nobody changes anything, but look
+		 * now and then all the same. */
+		if (now - p->last_refresh >= REFRESH_ALL_US) {
+			p->last_refresh = now;
+			reload_pool(p);
+		}
+		return;
+	}
+	p->last_refresh = now;
+	if (r == 1) {
+		reload_pool(p);
+	} else {
+		doms = g_hash_table_new(g_str_hash, g_str_equal);
+		for (size_t i = first; i < log->n; i++)
+			g_hash_table_add(doms, log->entries[i].domain);
+		if (g_hash_table_size(doms)) {
+			GHashTableIter it;
+			gpointer key;
+
+			g_hash_table_iter_init(&it, doms);
+			while (g_hash_table_iter_next(&it, &key, NULL)) {
+				Domain *d = pool_domain_lookup(p, key);
+
+				if (d)
+					(void)dom_reload(d);
+			}
+		}
+	}
+	p->seen_lver = log->lver;
+	p->seen_seq = log->seq;
 }
 
 /* Finds image img's volume vol in d (a new reference), or NULL. */
@@ -114,7 +358,23 @@ int fwd_serve(Domain *d, const FwdReq *req)
 
 int fwd_call(Domain *d, const FwdReq *req)
 {
-	(void)req;
-	(void)d;
-	return -ETIMEDOUT;
+	g_autofree MdMboxRequest *m = g_new0(MdMboxRequest, 1);
+	g_autofree MdMboxReply *reply = g_new0(MdMboxReply, 1);
+	MBox *mb = pool_mbox(d->pool);
+	int r;
+
+	if (!mb)
+		return -ETIMEDOUT; /* no mailbox: no SPM can answer */
+	r = encode_request(d, req, m);
+	if (r < 0)
+		return r == -E2BIG ? -ENAMETOOLONG : r;
+	r = mbox_call(mb, m, reply, CALL_TIMEOUT_MS);
+	if (reply->state != MD_MBOX_REPLY_DONE && r < 0 && r != -ETIMEDOUT) {
+		/* Taken and never answered: the next SPM's recovery decides. */
+		log_warning_errno(r, "domain '%s': the SPM did not answer %s in time", d->uuid,
+				  md_mbox_op_to_string(m->op));
+		r = -ETIMEDOUT;
+	}
+	(void)dom_reload(d);
+	return r;
 }

@@ -12,6 +12,7 @@
 #include <glib.h>
 
 #include "domain/model.h"
+#include "lease/mailbox.h"
 #include "metadata/md-domain.h"
 #include "metadata/md-journal.h"
 #include "metadata/md-kv.h"
@@ -61,8 +62,12 @@ struct Pool {
 	gint64 backoff_until; /* monotonic µs: no SPM attempt before (released it) */
 	gint64 last_try;      /* monotonic µs of the last SPM attempt */
 	gint64 last_refresh;  /* monotonic µs: a non-SPM host re-read the pool */
-	struct PoolServer *server; /* answering other hosts while SPM, else NULL */
-	GMutex server_lock;	   /* protects server */
+	GMutex server_lock;  /* protects the four below */
+	MBox *mbox;	     /* the master's mailbox, opened on first use */
+	bool serving;	     /* this host answers the mailbox (SPM) */
+	uint64_t lver;	     /* SPM lease version: ours while serving */
+	uint64_t seen_lver;  /* a host that is not SPM: change log read up to */
+	uint64_t seen_seq;
 };
 
 struct Domain {
@@ -320,6 +325,8 @@ int fwd_serve(Domain *d, const FwdReq *req);
 /* The mailbox server of the SPM: start (idempotent) and stop (idempotent). */
 void spm_serve_start(Pool *p);
 void spm_serve_stop(Pool *p);
+/* Stops serving and closes the pool's mailbox. */
+void spm_mailbox_close(Pool *p);
 /* A host that is not SPM re-reads what the SPM changed (called often). */
 void spm_refresh(Pool *p, gint64 now);
 

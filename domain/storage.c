@@ -77,7 +77,7 @@ static void pool_free(gpointer p)
 {
 	Pool *pool = p;
 
-	spm_serve_stop(pool);
+	spm_mailbox_close(pool);
 	g_ptr_array_unref(pool->domains);
 	g_mutex_clear(&pool->server_lock);
 	g_free(pool);

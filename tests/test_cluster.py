@@ -1,0 +1,239 @@
+"""Many hosts on one storage (CONTRACT "Cluster behaviour"), black-box: one
+real sanlock daemon and one real mount per simulated host (cluster.py), all
+on one storage directory.
+
+What is checked: exactly one SPM, found by the hosts themselves; metadata
+changes asked on a host that is not SPM are done by the SPM through the
+storage mailbox and seen everywhere; hand-over by `release`, by the SPM's
+death (kill -9) and never two SPMs at once; ETIMEDOUT with nothing done when
+the SPM does not answer; the domain consistent on disk after all of it.
+"""
+
+import errno
+import os
+import signal
+import subprocess
+import time
+
+import ondisk
+from cluster import IO_TIMEOUT, cluster, sanlock_daemons  # noqa: F401 (fixtures)
+from util import ovs
+
+MiB = ovs.MiB
+
+
+def create_domain(storage, pool):
+    return ovs.Domain.create(storage, pool, "--io-timeout", str(IO_TIMEOUT))
+
+
+def wait_for(fn, what, timeout=None):
+    deadline = time.monotonic() + (timeout or ovs.DEADLINE)
+    while True:
+        v = fn()
+        if v:
+            return v
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def is_spm(m):
+    [p] = m.status()["pools"]
+    return p["is_spm"]
+
+
+def spm_of(m):
+    [p] = m.status()["pools"]
+    return p["spm"]
+
+
+def spm_mount(mounts):
+    """The one mount whose host is SPM (waits until exactly one is)."""
+    def one():
+        spms = [m for m in mounts if m.alive() and is_spm(m)]
+        return spms[0] if len(spms) == 1 else None
+    return wait_for(one, "exactly one SPM")
+
+
+def start_hosts(cluster, storage, n):
+    hosts = cluster.hosts(n)
+    return hosts, [h.mount([storage]) for h in hosts]
+
+
+def p(m, dom, *parts):
+    return os.path.join(m.path, dom.pool, dom.uuid, *parts)
+
+
+def check_disk(storage):
+    ondisk.assert_consistent([storage])
+
+
+# --------------------------------------------------------------- election
+
+def test_exactly_one_spm(cluster, storage, pool):
+    create_domain(storage, pool)
+    hosts, ms = start_hosts(cluster, storage, 3)
+    spm = spm_mount(ms)
+    assert spm is ms[0], "the first host to mount takes the free SPM lease"
+    for m in ms:
+        assert wait_for(lambda: spm_of(m) == 1, "every host naming host 1 as SPM")
+    assert [is_spm(m) for m in ms] == [True, False, False]
+    # only the SPM's sanlock daemon holds the SDM resource
+    holders = [h.host_id for h in hosts if h.daemon.resources("SDM")]
+    assert holders == [1]
+    for m in ms:
+        assert ovs.xget(os.path.join(m.path, pool), "spm") == "1"
+
+
+# ------------------------------------------------------------- forwarding
+
+def test_metadata_from_non_spm_host(cluster, storage, pool):
+    dom = create_domain(storage, pool)
+    hosts, (a, b) = start_hosts(cluster, storage, 2)
+    assert spm_mount([a, b]) is a
+    # everything below is asked on host 2, which is not SPM
+    img = p(b, dom, "img1")
+    os.mkdir(img)
+    assert os.path.isdir(img)
+    assert os.path.isdir(dom.images("img1")), "the SPM made the image directory"
+    base = os.path.join(img, "base")
+    ovs.create_volume(base)
+    os.truncate(base, 4 * MiB)
+    assert os.stat(base).st_size == 4 * MiB
+    ovs.write_at(base, MiB, b"written on host 2" * 100)
+    ovs.xset(base, "description", "made on host 2")
+    assert ovs.xget(base, "description") == "made on host 2"
+    # a qcow2 leaf on top, made by qemu-img through host 2
+    ovs.qemu_img("create", "-f", "qcow2", "-F", "raw", "-b", "base",
+                 os.path.join(img, "top"), "4M")
+    assert ovs.xget(os.path.join(img, "top"), "format") == "qcow2"
+    assert ovs.xget(base, "role") == "internal"
+    ovs.qemu_io(os.path.join(img, "top"), "write -P 0x5a 2M 64k", fmt="qcow2")
+
+    # host 1 (the SPM) sees all of it
+    a_img = p(a, dom, "img1")
+    wait_for(lambda: os.path.exists(os.path.join(a_img, "top")), "host 1 to see 'top'",
+             timeout=5)
+    assert ovs.xget(os.path.join(a_img, "base"), "description") == "made on host 2"
+    assert ovs.xget(os.path.join(a_img, "top"), "format") == "qcow2"
+    assert sorted(os.listdir(a_img)) == ["base", "top"]
+    ovs.qemu_io(os.path.join(a_img, "top"), "read -P 0x5a 2M 64k", fmt="qcow2",
+                readonly=True)
+    assert ovs.read_at(os.path.join(a_img, "base"), MiB, 17) == b"written on host 2"
+
+    # errors come back from the SPM as the caller's errno
+    assert ovs.errno_of(os.mkdir, img) == errno.EEXIST
+    assert ovs.errno_of(os.unlink, base) == errno.EBUSY       # it has a child
+    assert ovs.errno_of(ovs.xset, base, "legality", "bogus") == errno.EINVAL
+
+    # rename and delete, again from host 2
+    os.rename(img, p(b, dom, "img2"))
+    img = p(b, dom, "img2")
+    os.unlink(os.path.join(img, "top"))
+    os.unlink(os.path.join(img, "base"))
+    os.rmdir(img)
+    assert not os.path.exists(img)
+    wait_for(lambda: not os.path.exists(p(a, dom, "img2"))
+             and not os.path.exists(a_img), "host 1 to see the removal", timeout=5)
+    assert os.listdir(dom.images()) == []
+    a.stop()
+    b.stop()
+    check_disk(storage)
+
+
+def test_changes_on_spm_seen_elsewhere(cluster, storage, pool):
+    dom = create_domain(storage, pool)
+    hosts, (a, b) = start_hosts(cluster, storage, 2)
+    assert spm_mount([a, b]) is a
+    os.mkdir(p(a, dom, "imgA"))
+    ovs.create_volume(p(a, dom, "imgA", "vol"))
+    # CONTRACT: other hosts see it within 2 s (entry/attr timeouts 1 s, change
+    # log read every 0.25 s); a loaded CI machine gets some slack
+    wait_for(lambda: os.path.exists(p(b, dom, "imgA", "vol")), "host 2 to see 'vol'",
+             timeout=5)
+    ovs.xset(p(a, dom, "imgA", "vol"), "legality", "illegal")
+    wait_for(lambda: ovs.xget(p(b, dom, "imgA", "vol"), "legality") == "illegal",
+             "host 2 to see the legality", timeout=5)
+
+
+# --------------------------------------------------------------- hand-over
+
+def test_release_hands_over(cluster, storage, pool):
+    dom = create_domain(storage, pool)
+    hosts, (a, b) = start_hosts(cluster, storage, 2)
+    assert spm_mount([a, b]) is a
+    assert ovs.errno_of(ovs.xset, os.path.join(b.path, pool), "spm", "release") == \
+        errno.EPERM, "only the SPM can release"
+    ovs.xset(os.path.join(a.path, pool), "spm", "release")
+    assert spm_mount([a, b]) is b
+    wait_for(lambda: spm_of(a) == 2, "host 1 to name host 2 as SPM")
+    kv = ondisk.read_domain_metadata(dom.path)
+    assert kv["POOL_SPM_ID"] == "2"
+    [(_, _, _, _, lver, _)] = hosts[1].daemon.resources("SDM")
+    assert kv["POOL_SPM_LVER"] == str(lver)
+    # metadata works from the old SPM, now forwarding to the new one
+    os.mkdir(p(a, dom, "after-release"))
+    assert os.path.isdir(dom.images("after-release"))
+
+
+def test_spm_killed_another_takes_over(cluster, storage, pool):
+    dom = create_domain(storage, pool)
+    hosts, (a, b, c) = start_hosts(cluster, storage, 3)
+    assert spm_mount([a, b, c]) is a
+    os.mkdir(p(b, dom, "before"))
+    a.kill9()
+    new = spm_mount([b, c])
+    other = c if new is b else b
+    os.mkdir(p(other, dom, "after"))
+    ovs.create_volume(p(other, dom, "after", "v"))
+    assert os.path.isdir(dom.images("after"))
+    wait_for(lambda: os.path.exists(p(new, dom, "after", "v")), "the new SPM to see it",
+             timeout=5)
+    # the killed host comes back as a host that is not SPM
+    a.start(hosts[0].env)
+    assert not is_spm(a)
+    assert os.path.exists(p(a, dom, "after", "v"))
+
+
+def test_never_two_spms(cluster, storage, pool):
+    create_domain(storage, pool)
+    hosts, (a, b) = start_hosts(cluster, storage, 2)
+    current = spm_mount([a, b])
+    for i in range(50):
+        ovs.xset(os.path.join(current.path, pool), "spm", "release")
+        deadline = time.monotonic() + ovs.DEADLINE
+        while True:
+            # sampled through sanlock itself: at most one holder of SDM
+            holders = [h for h in hosts if h.daemon.resources("SDM")]
+            assert len(holders) <= 1, f"hand-over {i}: two SPMs"
+            flags = [is_spm(m) for m in (a, b)]
+            assert flags.count(True) <= 1, f"hand-over {i}: two hosts say they are SPM"
+            nxt = [m for m, f in zip((a, b), flags) if f]
+            if nxt and nxt[0] is not current:
+                current = nxt[0]
+                break
+            assert time.monotonic() < deadline, f"hand-over {i} did not happen"
+            time.sleep(0.05)
+
+
+# ---------------------------------------------------------------- timeouts
+
+def test_no_answer_is_etimedout_and_nothing_done(cluster, storage, pool):
+    dom = create_domain(storage, pool)
+    hosts, (a, b) = start_hosts(cluster, storage, 2)
+    assert spm_mount([a, b]) is a
+    # the SPM's daemon stops answering but keeps its lease (sanlock renews it)
+    a.proc.send_signal(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        e = ovs.errno_of(os.mkdir, p(b, dom, "never"))
+        took = time.monotonic() - t0
+    finally:
+        a.proc.send_signal(signal.SIGCONT)
+    assert e == errno.ETIMEDOUT, ovs.errname(e)
+    assert took >= 5, "the caller waits for the SPM before giving up"
+    time.sleep(1)
+    assert not os.path.exists(dom.images("never")), "a timed-out change is not done later"
+    assert not os.path.exists(p(a, dom, "never"))
+    # and the next change goes through
+    os.mkdir(p(b, dom, "later"))
+    assert os.path.isdir(dom.images("later"))
