@@ -130,7 +130,7 @@ static int read_slot(Domain *d, uint32_t slot, MdVolume *ret)
 	if (r < 0)
 		return r;
 	buf = ov_aligned_alloc(MD_BLOCK_RECORD_SIZE);
-	n = blockdom_pread(d->bd, d->bd->md_map, true, buf, MD_BLOCK_RECORD_SIZE, off);
+	n = blk_lvio_pread(d->bd->io, d->bd->md_map, true, buf, MD_BLOCK_RECORD_SIZE, off);
 	r = n < 0 ? (int)n : md_block_slot_decode(buf, MD_BLOCK_RECORD_SIZE, ret);
 	ov_aligned_free(buf);
 	return r;
@@ -149,12 +149,12 @@ static int write_slot(Domain *d, uint32_t slot, const MdVolume *md)
 	buf = ov_aligned_alloc(MD_BLOCK_RECORD_SIZE);
 	r = md_block_slot_encode(md, d->version, buf);
 	if (r == 0) {
-		n = blockdom_pwrite(d->bd, d->bd->md_map, true, buf, MD_BLOCK_RECORD_SIZE, off);
+		n = blk_lvio_pwrite(d->bd->io, d->bd->md_map, true, buf, MD_BLOCK_RECORD_SIZE, off);
 		r = n < 0 ? (int)n : 0;
 	}
 	ov_aligned_free(buf);
 	if (r == 0)
-		r = blockdom_sync(d->bd, true);
+		r = blk_lvio_sync(d->bd->io, true);
 	return r;
 }
 
@@ -354,7 +354,7 @@ static int zero_new(Domain *d, ExtMap *map, uint64_t from)
 {
 	uint64_t size = blk_extmap_size(map);
 
-	return from < size ? blockdom_zero(d->bd, map, from, size - from) : 0;
+	return from < size ? blk_lvio_zero(d->bd->io, map, from, size - from) : 0;
 }
 
 static int block_vol_create(Domain *d, const char *img, const char *vol, mode_t mode, uid_t uid,
@@ -750,7 +750,7 @@ static int block_vol_truncate(Domain *d, const char *img, const char *vol, off_t
 		/* bytes past the old end read as zeros, as a file's would */
 		g_autoptr(ExtMap) m = blk_extmap_holder_get(lv->map);
 
-		r = blockdom_zero(d->bd, m, old, (uint64_t)size - old);
+		r = blk_lvio_zero(d->bd->io, m, old, (uint64_t)size - old);
 		if (r < 0)
 			return r;
 	}
@@ -873,7 +873,7 @@ static int block_lease_remove(Domain *d, const char *img, const char *vol)
 
 static int block_journal_read(Domain *d, unsigned slot, void *buf)
 {
-	ssize_t n = blockdom_pread(d->bd, d->bd->md_map, false, buf, MD_JOURNAL_RECORD_SIZE,
+	ssize_t n = blk_lvio_pread(d->bd->io, d->bd->md_map, false, buf, MD_JOURNAL_RECORD_SIZE,
 				   BLOCK_JOURNAL_OFFSET + (uint64_t)slot * MD_JOURNAL_RECORD_SIZE);
 
 	return n < 0 ? (int)n : 0;
@@ -881,12 +881,12 @@ static int block_journal_read(Domain *d, unsigned slot, void *buf)
 
 static int block_journal_write(Domain *d, unsigned slot, const void *buf)
 {
-	ssize_t n = blockdom_pwrite(d->bd, d->bd->md_map, false, buf, MD_JOURNAL_RECORD_SIZE,
+	ssize_t n = blk_lvio_pwrite(d->bd->io, d->bd->md_map, false, buf, MD_JOURNAL_RECORD_SIZE,
 				    BLOCK_JOURNAL_OFFSET + (uint64_t)slot * MD_JOURNAL_RECORD_SIZE);
 
 	if (n < 0)
 		return (int)n;
-	return blockdom_sync(d->bd, true);
+	return blk_lvio_sync(d->bd->io, true);
 }
 
 static int block_statfs(Domain *d, struct statvfs *ret)
@@ -982,7 +982,7 @@ ssize_t block_lv_pread(Domain *d, BlockLv *lv, bool direct, void *buf, size_t le
 		len = MIN(len, (want + BLOCK_SECTOR - 1) / BLOCK_SECTOR * BLOCK_SECTOR);
 	else
 		len = want;
-	n = blockdom_pread(d->bd, m, direct, buf, len, off);
+	n = blk_lvio_pread(d->bd->io, m, direct, buf, len, off);
 	if (n < 0)
 		return n;
 	clock_gettime(CLOCK_REALTIME, &lv->attrs.atime);
@@ -1008,7 +1008,7 @@ ssize_t block_lv_pwrite(Domain *d, BlockLv *lv, bool direct, const void *buf, si
 	/* a raw block volume does not grow by writing (behaviour.md) */
 	if (off + len > blk_extmap_size(m))
 		return -ENOSPC;
-	n = blockdom_pwrite(d->bd, m, direct, buf, len, off);
+	n = blk_lvio_pwrite(d->bd->io, m, direct, buf, len, off);
 	if (n < 0)
 		return n;
 	if (!lv->cow && off + len > lv_shown_size(lv))
@@ -1024,7 +1024,7 @@ int block_lv_zero(Domain *d, BlockLv *lv, uint64_t off, uint64_t len)
 	if (off >= blk_extmap_size(m))
 		return 0;
 	len = MIN(len, blk_extmap_size(m) - off);
-	return blockdom_zero(d->bd, m, off, len);
+	return blk_lvio_zero(d->bd->io, m, off, len);
 }
 
 int block_lv_fallocate(Domain *d, BlockLv *lv, int mode, uint64_t off, uint64_t len)
@@ -1047,7 +1047,7 @@ int block_lv_fallocate(Domain *d, BlockLv *lv, int mode, uint64_t off, uint64_t 
 
 int block_sync(Domain *d, bool datasync)
 {
-	return blockdom_sync(d->bd, datasync);
+	return blk_lvio_sync(d->bd->io, datasync);
 }
 
 /* Opening a block domain (storage.c). */
