@@ -26,6 +26,7 @@
 #include <linux/falloc.h>
 
 #include "common/cleanup.h"
+#include "common/fault.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/names.h"
@@ -56,6 +57,7 @@ struct BlockLv {
 	ExtMapHolder *map;
 	Attrs attrs;
 	gint extending; /* an extension is queued on the extender (atomic) */
+	int ext_slot;	/* journal slot of an unfinished extension, -1: none (extend_lock) */
 };
 
 static void block_lv_free(gpointer p)
@@ -195,6 +197,7 @@ static void scan_lv(Domain *d, BlkLv *blv)
 	lv->has_slot = true;
 	lv->slot = t.slot;
 	lv->map = blk_extmap_holder_new(map);
+	lv->ext_slot = -1;
 	blk_extmap_unref(map);
 	attrs_init(d, &lv->attrs, S_IFREG | 0660);
 
@@ -382,6 +385,7 @@ static int block_vol_create(Domain *d, const char *img, const char *vol, mode_t 
 	lv->name = g_strdup(vol);
 	g_strlcpy(lv->image, img, sizeof(lv->image));
 	lv->map = blk_extmap_holder_new(map);
+	lv->ext_slot = -1;
 	attrs_init(d, &lv->attrs, S_IFREG | (mode & 07777));
 	lv->attrs.uid = uid;
 	lv->attrs.gid = gid;
@@ -409,6 +413,11 @@ static int block_vol_remove(Domain *d, const char *img, const char *vol)
 	vg_stale(d);
 	if (r < 0 && r != -ENOENT)
 		return r;
+	g_mutex_lock(&d->bd->extend_lock);
+	/* an unfinished extension's extents went with the LV: whoever gets them zeroes them */
+	if (lv->ext_slot >= 0 && jrnl_clear(d, lv->ext_slot) == 0)
+		lv->ext_slot = -1;
+	g_mutex_unlock(&d->bd->extend_lock);
 	g_mutex_lock(&d->bd->lock);
 	/* open handles keep using the old map until they close */
 	g_hash_table_steal(d->bd->lvs, vol);
@@ -416,6 +425,8 @@ static int block_vol_remove(Domain *d, const char *img, const char *vol)
 	g_mutex_unlock(&d->bd->lock);
 	return 0;
 }
+
+static int finish_kept_extension_locked(Domain *d, BlockLv *lv);
 
 static int block_vol_rename(Domain *d, const char *img, const char *from, const char *to)
 {
@@ -425,16 +436,21 @@ static int block_vol_rename(Domain *d, const char *img, const char *from, const 
 	(void)img;
 	if (!lv)
 		return find_lv(d, to) ? 0 : -ENOENT;
-	r = blk_lv_rename(d->bd->ctx, d->bd->vg, from, to);
-	if (r < 0)
-		return r;
-	g_mutex_lock(&d->bd->lock);
-	g_hash_table_steal(d->bd->lvs, from);
-	g_free(lv->name);
-	lv->name = g_strdup(to);
-	g_hash_table_replace(d->bd->lvs, lv->name, lv);
-	g_mutex_unlock(&d->bd->lock);
-	return 0;
+	/* not while it grows: an extension's journal record names the LV */
+	g_mutex_lock(&d->bd->extend_lock);
+	r = finish_kept_extension_locked(d, lv);
+	if (r == 0)
+		r = blk_lv_rename(d->bd->ctx, d->bd->vg, from, to);
+	if (r == 0) {
+		g_mutex_lock(&d->bd->lock);
+		g_hash_table_steal(d->bd->lvs, from);
+		g_free(lv->name);
+		lv->name = g_strdup(to);
+		g_hash_table_replace(d->bd->lvs, lv->name, lv);
+		g_mutex_unlock(&d->bd->lock);
+	}
+	g_mutex_unlock(&d->bd->extend_lock);
+	return r;
 }
 
 static int block_vol_link(Domain *d, const char *vol, const char *from, const char *to)
@@ -523,17 +539,34 @@ static int block_vol_utimens(Domain *d, const char *img, const char *vol,
 	return 0;
 }
 
-/* Grows lv to at least size bytes (whole extents), zeroing what it adds. */
+/*
+ * Grows lv to at least size bytes (whole extents), zeroing what it adds.
+ *
+ * No stale bytes, even across a crash (behaviour.md): the extents lvextend
+ * hands out may hold a deleted LV's bytes until they are zeroed, so
+ *   1. an lv-extend journal record {volume, old_size: the LV size served so
+ *      far} (journal.c);
+ *   2. lvextend;
+ *   3. zero [old_size, the LV's new size), sync the PVs;
+ *   4. clear the record;
+ *   5. swap the new map in: only now can any I/O reach the new extents.
+ * A live record at the next start zeroes [old_size, the LV's size then)
+ * (block_lv_extend_replay()): nothing past old_size was served before step
+ * 5, so that never zeroes data.  An extension that fails after step 1 keeps
+ * its record (lv->ext_slot) unless lvextend surely changed nothing; the
+ * next extension of the LV reuses it (old_size is the same: no map was
+ * swapped in), and clears it once it has zeroed everything.
+ */
 static int grow(Domain *d, BlockLv *lv, uint64_t size)
 {
-	g_autoptr(ExtMap) old = blk_extmap_holder_get(lv->map);
+	g_autoptr(ExtMap) old = NULL;
 	g_autoptr(BlkLv) blv = NULL;
 	g_autoptr(ExtMap) map = NULL;
 	uint64_t old_size;
+	bool fresh = false;
 	int r;
 
 	g_mutex_lock(&d->bd->extend_lock);
-	blk_extmap_unref(old);
 	old = blk_extmap_holder_get(lv->map);
 	old_size = blk_extmap_size(old);
 	r = 0;
@@ -541,18 +574,103 @@ static int grow(Domain *d, BlockLv *lv, uint64_t size)
 		goto out;
 	/* whole extents (lvm wants whole sectors; it would round up anyway) */
 	size = (size + d->bd->extent_size - 1) / d->bd->extent_size * d->bd->extent_size;
+	if (lv->ext_slot < 0) {
+		g_autoptr(MdKv) args = md_kv_new();
+		g_autofree char *from = g_strdup_printf("%" G_GUINT64_FORMAT, old_size);
+		g_autofree char *to = g_strdup_printf("%" G_GUINT64_FORMAT, size);
+
+		md_kv_set(args, "volume", lv->name);
+		md_kv_set(args, "old_size", from);
+		md_kv_set(args, "new_size", to);
+		if ((r = FAULT_POINT("extend.journal")) < 0 ||
+		    (r = jrnl_begin(d, MD_JOURNAL_OP_LV_EXTEND, args, &lv->ext_slot)) < 0)
+			goto out;
+		fresh = true;
+	}
+	if ((r = FAULT_POINT("extend.lvextend")) < 0)
+		goto failed;
 	r = blk_lv_extend(d->bd->ctx, d->bd->vg, lv->name, size);
 	vg_stale(d);
-	if (r < 0)
-		goto out;
-	if ((r = blk_lv_get(d->bd->ctx, d->bd->vg, lv->name, &blv)) < 0 ||
-	    (r = blockdom_map_lv(d->bd, blv, &map)) < 0 || (r = zero_new(d, map, old_size)) < 0)
-		goto out;
+	if (r == -ENOSPC)
+		goto failed; /* lvm found no room before changing anything */
+	/* -EINVAL: maybe larger already, by an extension cut off after its lvextend */
+	if (r < 0 && r != -EINVAL)
+		goto kept;
+	{
+		int r2;
+
+		if ((r2 = blk_lv_get(d->bd->ctx, d->bd->vg, lv->name, &blv)) < 0 ||
+		    (r2 = blockdom_map_lv(d->bd, blv, &map)) < 0) {
+			r = r2;
+			goto kept;
+		}
+	}
+	if (blk_extmap_size(map) < size) {
+		r = r < 0 ? r : -EIO;
+		goto kept;
+	}
+	if ((r = FAULT_POINT("extend.zero")) < 0 || (r = zero_new(d, map, old_size)) < 0 ||
+	    (r = blk_lvio_sync(d->bd->io, false)) < 0 || (r = jrnl_clear(d, lv->ext_slot)) < 0)
+		goto kept;
+	lv->ext_slot = -1;
 	/* lvextend only appends: I/O in flight on the old map stays right */
 	blk_extmap_holder_set(lv->map, map);
+	goto out;
+failed:
+	/* nothing changed: a record of this call goes (one kept from before stays) */
+	if (fresh && jrnl_clear(d, lv->ext_slot) == 0)
+		lv->ext_slot = -1;
+	goto out;
+kept:
+	log_debug(LOG_CLASS_DOMAIN, "domain '%s' volume '%s': extension to %" G_GUINT64_FORMAT
+		  " failed (%s), its journal slot %d stays for the next try or start", d->uuid,
+		  lv->name, size, g_strerror(-r), lv->ext_slot);
 out:
 	g_mutex_unlock(&d->bd->extend_lock);
 	return r;
+}
+
+/*
+ * An extension that failed after its lvextend left a record naming the LV
+ * (grow()); before the name changes, its zeroing is done and the record
+ * cleared.  The map stays: the next grow() finds the LV large enough.
+ */
+static int finish_kept_extension_locked(Domain *d, BlockLv *lv)
+{
+	g_autoptr(ExtMap) old = NULL;
+	g_autoptr(BlkLv) blv = NULL;
+	g_autoptr(ExtMap) map = NULL;
+	int r;
+
+	if (lv->ext_slot < 0)
+		return 0;
+	old = blk_extmap_holder_get(lv->map);
+	if ((r = blk_lv_get(d->bd->ctx, d->bd->vg, lv->name, &blv)) < 0 ||
+	    (r = blockdom_map_lv(d->bd, blv, &map)) < 0 ||
+	    (r = zero_new(d, map, blk_extmap_size(old))) < 0 ||
+	    (r = blk_lvio_sync(d->bd->io, false)) < 0 || (r = jrnl_clear(d, lv->ext_slot)) < 0)
+		return r;
+	lv->ext_slot = -1;
+	return 0;
+}
+
+int block_lv_extend_replay(Domain *d, const char *vol, uint64_t old_size)
+{
+	BlockLv *lv = find_lv(d, vol);
+	g_autoptr(ExtMap) m = NULL;
+	uint64_t size;
+	int r;
+
+	if (!lv)
+		return 0; /* removed since: whoever gets its extents zeroes them */
+	m = blk_extmap_holder_get(lv->map);
+	size = blk_extmap_size(m);
+	if (old_size >= size)
+		return 0; /* lvextend did not happen */
+	log_info("domain '%s' volume '%s': zeroing the extents of an interrupted extension "
+		 "(%" G_GUINT64_FORMAT "..%" G_GUINT64_FORMAT ")", d->uuid, vol, old_size, size);
+	r = blk_lvio_zero(d->bd->io, m, old_size, size - old_size);
+	return r < 0 ? r : blk_lvio_sync(d->bd->io, false);
 }
 
 static uint64_t round_up(uint64_t v, uint64_t unit)

@@ -132,6 +132,39 @@ def read_dev(dev, off, n):
         return f.read(n)
 
 
+def read_lv(devs, lv, off, n):
+    """n bytes of LV lv from byte off, extent by extent from the PVs."""
+    out = bytearray()
+    while n > 0:
+        dev, pos = lv_pv_offset(devs, lv, off)
+        k = min(n, EXTENT - off % EXTENT)
+        out += read_dev(dev, pos, k)
+        off += k
+        n -= k
+    return bytes(out)
+
+
+JOURNAL_OFFSET = 32 * MiB  # ovstore's journal in the metadata LV (behaviour.md)
+JOURNAL_RECORD = 4096      # docs/journal.md: 64 records of 4 KiB
+JOURNAL_SLOTS = 64
+OP_LV_EXTEND = 7
+
+
+def journal_records(devs):
+    """The live records of a block domain's journal: [(op, {key: value})]."""
+    area = read_lv(devs, lvs(devs)["metadata"], JOURNAL_OFFSET, JOURNAL_SLOTS * JOURNAL_RECORD)
+    out = []
+    for i in range(JOURNAL_SLOTS):
+        rec = area[i * JOURNAL_RECORD:(i + 1) * JOURNAL_RECORD]
+        if rec == bytes(JOURNAL_RECORD):
+            continue
+        assert rec[:8] == b"OVSJRNL1", f"journal slot {i}: {rec[:16]!r}"
+        op = int.from_bytes(rec[12:16], "little")
+        n = int.from_bytes(rec[36:40], "little")
+        out.append((op, dict(line.split("=", 1) for line in rec[48:48 + n].decode().splitlines())))
+    return out
+
+
 def blkid(dev):
     r = subprocess.run(["blkid", "-p", "-o", "export", dev], capture_output=True, text=True)
     return r.stdout
@@ -560,6 +593,116 @@ def test_block_eio_at(btree, point):
     m.remount()
     assert sc.state(t) == "before"
     test_crash.follow_up(t)
+
+
+# ------------------------------------------------- LV extension, journaled
+# The extents lvextend hands out may hold a deleted LV's bytes until they are
+# zeroed; the extension keeps an lv-extend journal record from before its
+# lvextend until after the zeroing, and the next start zeroes again for a
+# live record (behaviour.md "No stale bytes").
+
+def _stale_extents(img, n):
+    """A deleted LV's 0x5a bytes on the VG's n lowest free extents, where
+    the next LVs and extensions go."""
+    old = ovs.create_volume(os.path.join(img, "old"))
+    os.truncate(old, n * EXTENT)
+    ovs.qemu_io(old, f"write -P 0x5a 0 {n * EXTENT // MiB}M", cache="none")
+    os.unlink(old)
+
+
+def _extend_points():
+    import test_crash
+    assert "extend.zero" in test_crash.BLOCK_POINTS, test_crash.BLOCK_POINTS
+    return test_crash.BLOCK_POINTS
+
+
+@pytest.mark.parametrize("point", _extend_points())
+def test_block_extend_crash(btree, point):
+    """kill -9 at each step of a thin extension: after the restart the LV
+    past what was served reads as zeros, on the PVs and through the mount,
+    and no journal record is left."""
+    import signal
+    bt = btree(opts=("chunk_mb=128",))
+    t = bt.tree
+    m = t.mount
+    img = os.path.join(bt.dom, "img")
+    os.mkdir(img)
+    _stale_extents(img, 2)
+    q = t.qcow2("img", "q", size="1G")
+    assert int(lvs(bt.devs)["q"]["lv_size"]) == EXTENT
+    m.stop()
+    m.start(env={"OVSTORE_TEST_FAULT": f"{point}:crash"})
+    # past half the chunk: the extension, and the kill
+    ovs.qemu_io(q, "write -P 0x66 0 200M", fmt="qcow2", cache="none", check=False)
+    rc = m.wait_exit(10)
+    assert rc == -signal.SIGKILL, f"the daemon did not die at {point} (status {rc})"
+    m.reap_dead()
+    lv = lvs(bt.devs)["q"]
+    size = int(lv["lv_size"])
+    if point == "extend.zero":
+        # killed between lvextend and the zeroing: the deleted LV's bytes are there
+        assert size > EXTENT
+        assert read_lv(bt.devs, lv, EXTENT, MiB) == b"\x5a" * MiB
+        assert [(op, kv["volume"], kv["old_size"]) for op, kv in journal_records(bt.devs)] \
+            == [(OP_LV_EXTEND, "q", str(EXTENT))]
+    else:
+        assert size == EXTENT
+    m.start()
+    assert journal_records(bt.devs) == []
+    lv = lvs(bt.devs)["q"]
+    assert int(lv["lv_size"]) == size
+    assert read_lv(bt.devs, lv, EXTENT, size - EXTENT) == bytes(size - EXTENT)
+    assert os.stat(q).st_size == size
+    assert ovs.read_at(q, EXTENT, size - EXTENT) == bytes(size - EXTENT)
+    # extensions go on working, and stay put across a restart
+    q2 = t.qcow2("img", "q2", size="1G")
+    ovs.qemu_io(q2, "write -P 0x77 0 300M", fmt="qcow2", cache="none")
+    assert int(lvs(bt.devs)["q2"]["lv_size"]) > 2 * EXTENT
+    m.remount()
+    assert journal_records(bt.devs) == []
+    ovs.qemu_io(q2, "read -P 0x77 0 300M", fmt="qcow2")
+
+
+@pytest.mark.parametrize("point", _extend_points())
+def test_block_extend_eio(btree, point):
+    """A failed step of an extension (truncate of a raw volume here): the
+    call fails with EIO; a failure after lvextend keeps the record, and the
+    retry zeroes what lvextend added and clears it, so a restart zeroes no
+    data written since."""
+    bt = btree()
+    t = bt.tree
+    m = t.mount
+    img = os.path.join(bt.dom, "img")
+    os.mkdir(img)
+    _stale_extents(img, 3)
+    v = t.raw("img", "v", size=MiB)
+    m.stop()
+    m.start(env={"OVSTORE_TEST_FAULT": f"{point}:EIO:once"})
+    m.allow_stderr(r"Input/output error")
+    with pytest.raises(OSError) as e:
+        os.truncate(v, 300 * MiB)
+    assert e.value.errno == errno.EIO, e.value
+    assert m.alive(), "the daemon died on an injected EIO"
+    assert os.stat(v).st_size == MiB
+    lv = lvs(bt.devs)["v"]
+    if point == "extend.zero":
+        assert int(lv["lv_size"]) == 3 * EXTENT
+        assert read_lv(bt.devs, lv, EXTENT, MiB) == b"\x5a" * MiB
+        assert [(op, kv["volume"], kv["old_size"]) for op, kv in journal_records(bt.devs)] \
+            == [(OP_LV_EXTEND, "v", str(EXTENT))]
+    else:
+        assert int(lv["lv_size"]) == EXTENT
+        assert journal_records(bt.devs) == []
+    os.truncate(v, 300 * MiB)
+    assert os.stat(v).st_size == 300 * MiB
+    assert journal_records(bt.devs) == []
+    lv = lvs(bt.devs)["v"]
+    assert int(lv["lv_size"]) == 3 * EXTENT
+    assert read_lv(bt.devs, lv, EXTENT, 2 * EXTENT) == bytes(2 * EXTENT)
+    ovs.qemu_io(v, "write -P 0x77 200M 100M", cache="none")
+    m.remount()
+    assert journal_records(bt.devs) == []
+    ovs.qemu_io(v, "read -P 0x77 200M 100M", "read -P 0 1M 199M", cache="none")
 
 
 def test_odirect_on_block(btree):
