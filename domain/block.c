@@ -8,9 +8,10 @@
  *   leases LV, (100 + slot) * align  its sanlock resource
  *
  * No LV is activated (no device-mapper here): every byte goes through the
- * LV's extent map onto the PV fds of the domain's BlockDom.  What oVirt
- * keeps nowhere on block storage (an image with no volume, owners, modes
- * and times) lives in memory for the life of the mount.  The generic code
+ * LV's extent map through the domain's LvIo.  What oVirt keeps nowhere on
+ * block storage (an image with no volume, a template's link into an image
+ * none of whose volumes is based on it yet, owners, modes and times) lives
+ * in memory for the life of the mount.  The generic code
  * holds the domain's op lock around every call that changes something;
  * bd->lock guards the tables below against the data path's lookups.
  */
@@ -224,6 +225,39 @@ static void scan_lv(Domain *d, BlkLv *blv)
 	model_link_locked(vol, img);
 }
 
+/*
+ * Reference 6.3: a template LV carries only its home image's IU_ tag; the
+ * images based on it are found through their volumes' parents.  A volume
+ * whose parent lives in another image links that parent into its own.  The
+ * parent is the record's (the record wins over the PU_ tag, as in VDSM),
+ * the PU_ tag's where the record is unreadable.
+ */
+static void link_templates(Domain *d)
+{
+	GHashTableIter it;
+	gpointer value;
+
+	g_hash_table_iter_init(&it, d->volumes);
+	while (g_hash_table_iter_next(&it, NULL, &value)) {
+		Volume *vol = value;
+		BlockLv *lv = g_hash_table_lookup(d->bd->lvs, vol->name);
+		const char *parent = vol->corrupt ? (lv ? lv->parent : "") : vol->md.parent;
+		Volume *p;
+
+		if (!*parent || strcmp(parent, BLANK_UUID) == 0)
+			continue;
+		p = model_find_volume_locked(d, parent);
+		if (!p || p == vol)
+			continue;
+		for (guint i = 0; i < vol->images->len; i++) {
+			Image *img = vol->images->pdata[i];
+
+			if (!model_volume_in_image_locked(p, img))
+				model_link_locked(p, img);
+		}
+	}
+}
+
 static int block_scan(Domain *d)
 {
 	g_autoptr(GPtrArray) lvs = NULL;
@@ -234,6 +268,7 @@ static int block_scan(Domain *d)
 		return r;
 	for (guint i = 0; i < lvs->len; i++)
 		scan_lv(d, lvs->pdata[i]);
+	link_templates(d);
 	return 0;
 }
 
@@ -405,6 +440,8 @@ static int block_vol_remove(Domain *d, const char *img, const char *vol)
 
 	if (!lv)
 		return 0;
+	if (strcmp(lv->image, img) != 0)
+		return 0; /* a template leaves an image that used it: nothing on disk */
 	/* reference 6.3: the image tag renamed, then lvremove */
 	r = retag(d, vol, old_tag, new_tag);
 	if (r < 0 && r != -ENOENT)
@@ -453,13 +490,19 @@ static int block_vol_rename(Domain *d, const char *img, const char *from, const 
 	return r;
 }
 
+/*
+ * Templates (reference 6.3): the LV keeps the IU_ tag of its home image and
+ * its one record (VOLTYPE=SHARED, written by the caller); an image uses it
+ * through the PU_ tag of its own volume based on it, which the scan follows
+ * (link_templates()).  So a link writes nothing here: it is the model's
+ * until a volume of the image names the template as its parent
+ * (behaviour.md), as an image with no volume is.
+ */
 static int block_vol_link(Domain *d, const char *vol, const char *from, const char *to)
 {
-	(void)d;
-	(void)vol;
 	(void)from;
 	(void)to;
-	return -EOPNOTSUPP; /* behaviour.md: no templates on block domains yet */
+	return find_lv(d, vol) ? 0 : -ENOENT;
 }
 
 static int block_vol_open(Domain *d, const char *img, const char *vol, int flags)
