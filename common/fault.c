@@ -55,6 +55,10 @@ static const char *const points[] = {
 	"img_rename.journal",
 	"img_rename.dir",
 	"img_rename.meta",
+	/* a block volume's LV grows (thin extension, truncate, fallocate) */
+	"extend.journal",
+	"extend.lvextend",
+	"extend.zero",
 	/* metadata record writes (any change) */
 	"meta_write.tmp",
 	"meta_write.rename",

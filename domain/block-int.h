@@ -2,10 +2,11 @@
  * block-int: what domain/ knows of a block domain (an LVM VG named by the
  * domain UUID, reference section 6), private to domain/.
  *
- * A BlockDom is the VG's PVs as the daemon uses them: one LvmCtx for the
- * lvm commands, and two fds per PV (buffered and O_DIRECT), opened once, on
- * which every LV byte is read and written through the LV's extent map: this
- * kernel has no device-mapper, so no LV is ever activated.
+ * A BlockDom is the VG as the daemon uses it: one LvmCtx for the lvm
+ * commands and one LvIo (block/lvio.h) through which every LV byte is read
+ * and written, named by the LV's extent map: this kernel has no
+ * device-mapper, so no LV is ever activated and the LvIo is the PV
+ * backend (block/pvio.h).
  */
 #pragma once
 
@@ -17,6 +18,7 @@
 #include <json-glib/json-glib.h>
 
 #include "block/extmap.h"
+#include "block/lvio.h"
 #include "block/lvm.h"
 #include "metadata/md-kv.h"
 
@@ -35,9 +37,7 @@ typedef struct BlockDom {
 	char *vg;
 	char *vg_uuid;
 	uint64_t extent_size;
-	size_t n_pvs;
-	int *fd;	/* per PV index of ctx: O_RDWR */
-	int *dfd;	/* per PV index of ctx: O_RDWR | O_DIRECT */
+	LvIo *io;	/* LV bytes, by extent map (PV index: ctx's device order) */
 	GPtrArray *pvs; /* BlkPv of ctx's devices (pe_start, pe_count) */
 	ExtMap *md_map; /* the `metadata` LV */
 	/* block.c's tables, protected by lock */
@@ -71,20 +71,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(BlockDom, blockdom_free)
 int blockdom_map_lv(BlockDom *bd, const BlkLv *lv, ExtMap **ret);
 /* The extent map of LV name (one lvs). */
 int blockdom_map(BlockDom *bd, const char *lv, ExtMap **ret);
-
-/*
- * [off, off + len) of the LV that map describes, on the PVs, piece by
- * piece.  direct: the O_DIRECT fds (buf, off and len aligned to 512).
- * -ERANGE when the range passes the LV end.  Returns len or -errno.
- */
-ssize_t blockdom_pread(BlockDom *bd, const ExtMap *map, bool direct, void *buf, size_t len,
-		       uint64_t off);
-ssize_t blockdom_pwrite(BlockDom *bd, const ExtMap *map, bool direct, const void *buf,
-			size_t len, uint64_t off);
-/* Zeroes a range (BLKZEROOUT, writing zeros where the device refuses it). */
-int blockdom_zero(BlockDom *bd, const ExtMap *map, uint64_t off, uint64_t len);
-/* fsync (or fdatasync) of every PV. */
-int blockdom_sync(BlockDom *bd, bool datasync);
 
 /* The VG's MDT_ tags decoded and checked (seal); with ret_tags, all its tags. */
 int blockdom_read_kv(BlockDom *bd, char ***ret_tags, MdKv **ret);

@@ -8,9 +8,10 @@
  *   leases LV, (100 + slot) * align  its sanlock resource
  *
  * No LV is activated (no device-mapper here): every byte goes through the
- * LV's extent map onto the PV fds of the domain's BlockDom.  What oVirt
- * keeps nowhere on block storage (an image with no volume, owners, modes
- * and times) lives in memory for the life of the mount.  The generic code
+ * LV's extent map through the domain's LvIo.  What oVirt keeps nowhere on
+ * block storage (an image with no volume, a template's link into an image
+ * none of whose volumes is based on it yet, owners, modes and times) lives
+ * in memory for the life of the mount.  The generic code
  * holds the domain's op lock around every call that changes something;
  * bd->lock guards the tables below against the data path's lookups.
  */
@@ -26,6 +27,7 @@
 #include <linux/falloc.h>
 
 #include "common/cleanup.h"
+#include "common/fault.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/names.h"
@@ -56,6 +58,7 @@ struct BlockLv {
 	ExtMapHolder *map;
 	Attrs attrs;
 	gint extending; /* an extension is queued on the extender (atomic) */
+	int ext_slot;	/* journal slot of an unfinished extension, -1: none (extend_lock) */
 };
 
 static void block_lv_free(gpointer p)
@@ -130,7 +133,7 @@ static int read_slot(Domain *d, uint32_t slot, MdVolume *ret)
 	if (r < 0)
 		return r;
 	buf = ov_aligned_alloc(MD_BLOCK_RECORD_SIZE);
-	n = blockdom_pread(d->bd, d->bd->md_map, true, buf, MD_BLOCK_RECORD_SIZE, off);
+	n = blk_lvio_pread(d->bd->io, d->bd->md_map, true, buf, MD_BLOCK_RECORD_SIZE, off);
 	r = n < 0 ? (int)n : md_block_slot_decode(buf, MD_BLOCK_RECORD_SIZE, ret);
 	ov_aligned_free(buf);
 	return r;
@@ -149,12 +152,12 @@ static int write_slot(Domain *d, uint32_t slot, const MdVolume *md)
 	buf = ov_aligned_alloc(MD_BLOCK_RECORD_SIZE);
 	r = md_block_slot_encode(md, d->version, buf);
 	if (r == 0) {
-		n = blockdom_pwrite(d->bd, d->bd->md_map, true, buf, MD_BLOCK_RECORD_SIZE, off);
+		n = blk_lvio_pwrite(d->bd->io, d->bd->md_map, true, buf, MD_BLOCK_RECORD_SIZE, off);
 		r = n < 0 ? (int)n : 0;
 	}
 	ov_aligned_free(buf);
 	if (r == 0)
-		r = blockdom_sync(d->bd, true);
+		r = blk_lvio_sync(d->bd->io, true);
 	return r;
 }
 
@@ -195,6 +198,7 @@ static void scan_lv(Domain *d, BlkLv *blv)
 	lv->has_slot = true;
 	lv->slot = t.slot;
 	lv->map = blk_extmap_holder_new(map);
+	lv->ext_slot = -1;
 	blk_extmap_unref(map);
 	attrs_init(d, &lv->attrs, S_IFREG | 0660);
 
@@ -221,6 +225,39 @@ static void scan_lv(Domain *d, BlkLv *blv)
 	model_link_locked(vol, img);
 }
 
+/*
+ * Reference 6.3: a template LV carries only its home image's IU_ tag; the
+ * images based on it are found through their volumes' parents.  A volume
+ * whose parent lives in another image links that parent into its own.  The
+ * parent is the record's (the record wins over the PU_ tag, as in VDSM),
+ * the PU_ tag's where the record is unreadable.
+ */
+static void link_templates(Domain *d)
+{
+	GHashTableIter it;
+	gpointer value;
+
+	g_hash_table_iter_init(&it, d->volumes);
+	while (g_hash_table_iter_next(&it, NULL, &value)) {
+		Volume *vol = value;
+		BlockLv *lv = g_hash_table_lookup(d->bd->lvs, vol->name);
+		const char *parent = vol->corrupt ? (lv ? lv->parent : "") : vol->md.parent;
+		Volume *p;
+
+		if (!*parent || strcmp(parent, BLANK_UUID) == 0)
+			continue;
+		p = model_find_volume_locked(d, parent);
+		if (!p || p == vol)
+			continue;
+		for (guint i = 0; i < vol->images->len; i++) {
+			Image *img = vol->images->pdata[i];
+
+			if (!model_volume_in_image_locked(p, img))
+				model_link_locked(p, img);
+		}
+	}
+}
+
 static int block_scan(Domain *d)
 {
 	g_autoptr(GPtrArray) lvs = NULL;
@@ -231,6 +268,7 @@ static int block_scan(Domain *d)
 		return r;
 	for (guint i = 0; i < lvs->len; i++)
 		scan_lv(d, lvs->pdata[i]);
+	link_templates(d);
 	return 0;
 }
 
@@ -354,7 +392,7 @@ static int zero_new(Domain *d, ExtMap *map, uint64_t from)
 {
 	uint64_t size = blk_extmap_size(map);
 
-	return from < size ? blockdom_zero(d->bd, map, from, size - from) : 0;
+	return from < size ? blk_lvio_zero(d->bd->io, map, from, size - from) : 0;
 }
 
 static int block_vol_create(Domain *d, const char *img, const char *vol, mode_t mode, uid_t uid,
@@ -382,6 +420,7 @@ static int block_vol_create(Domain *d, const char *img, const char *vol, mode_t 
 	lv->name = g_strdup(vol);
 	g_strlcpy(lv->image, img, sizeof(lv->image));
 	lv->map = blk_extmap_holder_new(map);
+	lv->ext_slot = -1;
 	attrs_init(d, &lv->attrs, S_IFREG | (mode & 07777));
 	lv->attrs.uid = uid;
 	lv->attrs.gid = gid;
@@ -401,6 +440,8 @@ static int block_vol_remove(Domain *d, const char *img, const char *vol)
 
 	if (!lv)
 		return 0;
+	if (strcmp(lv->image, img) != 0)
+		return 0; /* a template leaves an image that used it: nothing on disk */
 	/* reference 6.3: the image tag renamed, then lvremove */
 	r = retag(d, vol, old_tag, new_tag);
 	if (r < 0 && r != -ENOENT)
@@ -409,6 +450,11 @@ static int block_vol_remove(Domain *d, const char *img, const char *vol)
 	vg_stale(d);
 	if (r < 0 && r != -ENOENT)
 		return r;
+	g_mutex_lock(&d->bd->extend_lock);
+	/* an unfinished extension's extents went with the LV: whoever gets them zeroes them */
+	if (lv->ext_slot >= 0 && jrnl_clear(d, lv->ext_slot) == 0)
+		lv->ext_slot = -1;
+	g_mutex_unlock(&d->bd->extend_lock);
 	g_mutex_lock(&d->bd->lock);
 	/* open handles keep using the old map until they close */
 	g_hash_table_steal(d->bd->lvs, vol);
@@ -416,6 +462,8 @@ static int block_vol_remove(Domain *d, const char *img, const char *vol)
 	g_mutex_unlock(&d->bd->lock);
 	return 0;
 }
+
+static int finish_kept_extension_locked(Domain *d, BlockLv *lv);
 
 static int block_vol_rename(Domain *d, const char *img, const char *from, const char *to)
 {
@@ -425,25 +473,36 @@ static int block_vol_rename(Domain *d, const char *img, const char *from, const 
 	(void)img;
 	if (!lv)
 		return find_lv(d, to) ? 0 : -ENOENT;
-	r = blk_lv_rename(d->bd->ctx, d->bd->vg, from, to);
-	if (r < 0)
-		return r;
-	g_mutex_lock(&d->bd->lock);
-	g_hash_table_steal(d->bd->lvs, from);
-	g_free(lv->name);
-	lv->name = g_strdup(to);
-	g_hash_table_replace(d->bd->lvs, lv->name, lv);
-	g_mutex_unlock(&d->bd->lock);
-	return 0;
+	/* not while it grows: an extension's journal record names the LV */
+	g_mutex_lock(&d->bd->extend_lock);
+	r = finish_kept_extension_locked(d, lv);
+	if (r == 0)
+		r = blk_lv_rename(d->bd->ctx, d->bd->vg, from, to);
+	if (r == 0) {
+		g_mutex_lock(&d->bd->lock);
+		g_hash_table_steal(d->bd->lvs, from);
+		g_free(lv->name);
+		lv->name = g_strdup(to);
+		g_hash_table_replace(d->bd->lvs, lv->name, lv);
+		g_mutex_unlock(&d->bd->lock);
+	}
+	g_mutex_unlock(&d->bd->extend_lock);
+	return r;
 }
 
+/*
+ * Templates (reference 6.3): the LV keeps the IU_ tag of its home image and
+ * its one record (VOLTYPE=SHARED, written by the caller); an image uses it
+ * through the PU_ tag of its own volume based on it, which the scan follows
+ * (link_templates()).  So a link writes nothing here: it is the model's
+ * until a volume of the image names the template as its parent
+ * (behaviour.md), as an image with no volume is.
+ */
 static int block_vol_link(Domain *d, const char *vol, const char *from, const char *to)
 {
-	(void)d;
-	(void)vol;
 	(void)from;
 	(void)to;
-	return -EOPNOTSUPP; /* behaviour.md: no templates on block domains yet */
+	return find_lv(d, vol) ? 0 : -ENOENT;
 }
 
 static int block_vol_open(Domain *d, const char *img, const char *vol, int flags)
@@ -523,17 +582,34 @@ static int block_vol_utimens(Domain *d, const char *img, const char *vol,
 	return 0;
 }
 
-/* Grows lv to at least size bytes (whole extents), zeroing what it adds. */
+/*
+ * Grows lv to at least size bytes (whole extents), zeroing what it adds.
+ *
+ * No stale bytes, even across a crash (behaviour.md): the extents lvextend
+ * hands out may hold a deleted LV's bytes until they are zeroed, so
+ *   1. an lv-extend journal record {volume, old_size: the LV size served so
+ *      far} (journal.c);
+ *   2. lvextend;
+ *   3. zero [old_size, the LV's new size), sync the PVs;
+ *   4. clear the record;
+ *   5. swap the new map in: only now can any I/O reach the new extents.
+ * A live record at the next start zeroes [old_size, the LV's size then)
+ * (block_lv_extend_replay()): nothing past old_size was served before step
+ * 5, so that never zeroes data.  An extension that fails after step 1 keeps
+ * its record (lv->ext_slot) unless lvextend surely changed nothing; the
+ * next extension of the LV reuses it (old_size is the same: no map was
+ * swapped in), and clears it once it has zeroed everything.
+ */
 static int grow(Domain *d, BlockLv *lv, uint64_t size)
 {
-	g_autoptr(ExtMap) old = blk_extmap_holder_get(lv->map);
+	g_autoptr(ExtMap) old = NULL;
 	g_autoptr(BlkLv) blv = NULL;
 	g_autoptr(ExtMap) map = NULL;
 	uint64_t old_size;
+	bool fresh = false;
 	int r;
 
 	g_mutex_lock(&d->bd->extend_lock);
-	blk_extmap_unref(old);
 	old = blk_extmap_holder_get(lv->map);
 	old_size = blk_extmap_size(old);
 	r = 0;
@@ -541,18 +617,103 @@ static int grow(Domain *d, BlockLv *lv, uint64_t size)
 		goto out;
 	/* whole extents (lvm wants whole sectors; it would round up anyway) */
 	size = (size + d->bd->extent_size - 1) / d->bd->extent_size * d->bd->extent_size;
+	if (lv->ext_slot < 0) {
+		g_autoptr(MdKv) args = md_kv_new();
+		g_autofree char *from = g_strdup_printf("%" G_GUINT64_FORMAT, old_size);
+		g_autofree char *to = g_strdup_printf("%" G_GUINT64_FORMAT, size);
+
+		md_kv_set(args, "volume", lv->name);
+		md_kv_set(args, "old_size", from);
+		md_kv_set(args, "new_size", to);
+		if ((r = FAULT_POINT("extend.journal")) < 0 ||
+		    (r = jrnl_begin(d, MD_JOURNAL_OP_LV_EXTEND, args, &lv->ext_slot)) < 0)
+			goto out;
+		fresh = true;
+	}
+	if ((r = FAULT_POINT("extend.lvextend")) < 0)
+		goto failed;
 	r = blk_lv_extend(d->bd->ctx, d->bd->vg, lv->name, size);
 	vg_stale(d);
-	if (r < 0)
-		goto out;
-	if ((r = blk_lv_get(d->bd->ctx, d->bd->vg, lv->name, &blv)) < 0 ||
-	    (r = blockdom_map_lv(d->bd, blv, &map)) < 0 || (r = zero_new(d, map, old_size)) < 0)
-		goto out;
+	if (r == -ENOSPC)
+		goto failed; /* lvm found no room before changing anything */
+	/* -EINVAL: maybe larger already, by an extension cut off after its lvextend */
+	if (r < 0 && r != -EINVAL)
+		goto kept;
+	{
+		int r2;
+
+		if ((r2 = blk_lv_get(d->bd->ctx, d->bd->vg, lv->name, &blv)) < 0 ||
+		    (r2 = blockdom_map_lv(d->bd, blv, &map)) < 0) {
+			r = r2;
+			goto kept;
+		}
+	}
+	if (blk_extmap_size(map) < size) {
+		r = r < 0 ? r : -EIO;
+		goto kept;
+	}
+	if ((r = FAULT_POINT("extend.zero")) < 0 || (r = zero_new(d, map, old_size)) < 0 ||
+	    (r = blk_lvio_sync(d->bd->io, false)) < 0 || (r = jrnl_clear(d, lv->ext_slot)) < 0)
+		goto kept;
+	lv->ext_slot = -1;
 	/* lvextend only appends: I/O in flight on the old map stays right */
 	blk_extmap_holder_set(lv->map, map);
+	goto out;
+failed:
+	/* nothing changed: a record of this call goes (one kept from before stays) */
+	if (fresh && jrnl_clear(d, lv->ext_slot) == 0)
+		lv->ext_slot = -1;
+	goto out;
+kept:
+	log_debug(LOG_CLASS_DOMAIN, "domain '%s' volume '%s': extension to %" G_GUINT64_FORMAT
+		  " failed (%s), its journal slot %d stays for the next try or start", d->uuid,
+		  lv->name, size, g_strerror(-r), lv->ext_slot);
 out:
 	g_mutex_unlock(&d->bd->extend_lock);
 	return r;
+}
+
+/*
+ * An extension that failed after its lvextend left a record naming the LV
+ * (grow()); before the name changes, its zeroing is done and the record
+ * cleared.  The map stays: the next grow() finds the LV large enough.
+ */
+static int finish_kept_extension_locked(Domain *d, BlockLv *lv)
+{
+	g_autoptr(ExtMap) old = NULL;
+	g_autoptr(BlkLv) blv = NULL;
+	g_autoptr(ExtMap) map = NULL;
+	int r;
+
+	if (lv->ext_slot < 0)
+		return 0;
+	old = blk_extmap_holder_get(lv->map);
+	if ((r = blk_lv_get(d->bd->ctx, d->bd->vg, lv->name, &blv)) < 0 ||
+	    (r = blockdom_map_lv(d->bd, blv, &map)) < 0 ||
+	    (r = zero_new(d, map, blk_extmap_size(old))) < 0 ||
+	    (r = blk_lvio_sync(d->bd->io, false)) < 0 || (r = jrnl_clear(d, lv->ext_slot)) < 0)
+		return r;
+	lv->ext_slot = -1;
+	return 0;
+}
+
+int block_lv_extend_replay(Domain *d, const char *vol, uint64_t old_size)
+{
+	BlockLv *lv = find_lv(d, vol);
+	g_autoptr(ExtMap) m = NULL;
+	uint64_t size;
+	int r;
+
+	if (!lv)
+		return 0; /* removed since: whoever gets its extents zeroes them */
+	m = blk_extmap_holder_get(lv->map);
+	size = blk_extmap_size(m);
+	if (old_size >= size)
+		return 0; /* lvextend did not happen */
+	log_info("domain '%s' volume '%s': zeroing the extents of an interrupted extension "
+		 "(%" G_GUINT64_FORMAT "..%" G_GUINT64_FORMAT ")", d->uuid, vol, old_size, size);
+	r = blk_lvio_zero(d->bd->io, m, old_size, size - old_size);
+	return r < 0 ? r : blk_lvio_sync(d->bd->io, false);
 }
 
 static uint64_t round_up(uint64_t v, uint64_t unit)
@@ -750,7 +911,7 @@ static int block_vol_truncate(Domain *d, const char *img, const char *vol, off_t
 		/* bytes past the old end read as zeros, as a file's would */
 		g_autoptr(ExtMap) m = blk_extmap_holder_get(lv->map);
 
-		r = blockdom_zero(d->bd, m, old, (uint64_t)size - old);
+		r = blk_lvio_zero(d->bd->io, m, old, (uint64_t)size - old);
 		if (r < 0)
 			return r;
 	}
@@ -890,7 +1051,7 @@ static int block_lease_remove(Domain *d, const char *img, const char *vol)
 
 static int block_journal_read(Domain *d, unsigned slot, void *buf)
 {
-	ssize_t n = blockdom_pread(d->bd, d->bd->md_map, false, buf, MD_JOURNAL_RECORD_SIZE,
+	ssize_t n = blk_lvio_pread(d->bd->io, d->bd->md_map, false, buf, MD_JOURNAL_RECORD_SIZE,
 				   BLOCK_JOURNAL_OFFSET + (uint64_t)slot * MD_JOURNAL_RECORD_SIZE);
 
 	return n < 0 ? (int)n : 0;
@@ -898,12 +1059,12 @@ static int block_journal_read(Domain *d, unsigned slot, void *buf)
 
 static int block_journal_write(Domain *d, unsigned slot, const void *buf)
 {
-	ssize_t n = blockdom_pwrite(d->bd, d->bd->md_map, false, buf, MD_JOURNAL_RECORD_SIZE,
+	ssize_t n = blk_lvio_pwrite(d->bd->io, d->bd->md_map, false, buf, MD_JOURNAL_RECORD_SIZE,
 				    BLOCK_JOURNAL_OFFSET + (uint64_t)slot * MD_JOURNAL_RECORD_SIZE);
 
 	if (n < 0)
 		return (int)n;
-	return blockdom_sync(d->bd, true);
+	return blk_lvio_sync(d->bd->io, true);
 }
 
 static int block_statfs(Domain *d, struct statvfs *ret)
@@ -999,7 +1160,7 @@ ssize_t block_lv_pread(Domain *d, BlockLv *lv, bool direct, void *buf, size_t le
 		len = MIN(len, (want + BLOCK_SECTOR - 1) / BLOCK_SECTOR * BLOCK_SECTOR);
 	else
 		len = want;
-	n = blockdom_pread(d->bd, m, direct, buf, len, off);
+	n = blk_lvio_pread(d->bd->io, m, direct, buf, len, off);
 	if (n < 0)
 		return n;
 	clock_gettime(CLOCK_REALTIME, &lv->attrs.atime);
@@ -1025,7 +1186,7 @@ ssize_t block_lv_pwrite(Domain *d, BlockLv *lv, bool direct, const void *buf, si
 	/* a raw block volume does not grow by writing (behaviour.md) */
 	if (off + len > blk_extmap_size(m))
 		return -ENOSPC;
-	n = blockdom_pwrite(d->bd, m, direct, buf, len, off);
+	n = blk_lvio_pwrite(d->bd->io, m, direct, buf, len, off);
 	if (n < 0)
 		return n;
 	if (!lv->cow && off + len > lv_shown_size(lv))
@@ -1041,7 +1202,7 @@ int block_lv_zero(Domain *d, BlockLv *lv, uint64_t off, uint64_t len)
 	if (off >= blk_extmap_size(m))
 		return 0;
 	len = MIN(len, blk_extmap_size(m) - off);
-	return blockdom_zero(d->bd, m, off, len);
+	return blk_lvio_zero(d->bd->io, m, off, len);
 }
 
 int block_lv_fallocate(Domain *d, BlockLv *lv, int mode, uint64_t off, uint64_t len)
@@ -1064,7 +1225,7 @@ int block_lv_fallocate(Domain *d, BlockLv *lv, int mode, uint64_t off, uint64_t 
 
 int block_sync(Domain *d, bool datasync)
 {
-	return blockdom_sync(d->bd, datasync);
+	return blk_lvio_sync(d->bd->io, datasync);
 }
 
 /* Opening a block domain (storage.c). */

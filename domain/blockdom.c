@@ -1,18 +1,13 @@
 /*
- * blockdom.c: a block domain's PVs and LV I/O through extent maps
- * (block-int.h).
+ * blockdom.c: a block domain's VG as the model uses it (block-int.h): its
+ * lvm context, its data path (an LvIo, block/lvio.h) and its MDT_ tags.
  */
 #include "domain/block-int.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <unistd.h>
-#include <linux/fs.h>
-#include <sys/ioctl.h>
 
-#include "common/cleanup.h"
-#include "common/fileio.h"
+#include "block/pvio.h"
 #include "common/log.h"
 #include "metadata/md-block.h"
 #include "common/banned.h"
@@ -23,14 +18,7 @@ void blockdom_free(BlockDom *bd)
 		return;
 	if (bd->extender)
 		g_thread_pool_free(bd->extender, FALSE, TRUE); /* lets queued extensions finish */
-	for (size_t i = 0; i < bd->n_pvs; i++) {
-		if (bd->fd)
-			ov_close_fd(bd->fd[i]);
-		if (bd->dfd)
-			ov_close_fd(bd->dfd[i]);
-	}
-	g_free(bd->fd);
-	g_free(bd->dfd);
+	blk_lvio_free(bd->io);
 	if (bd->pvs)
 		g_ptr_array_unref(bd->pvs);
 	blk_extmap_unref(bd->md_map);
@@ -65,19 +53,10 @@ int blockdom_open(const char *const *paths, size_t n_paths, const char *vg, Bloc
 	if (r < 0)
 		return r;
 	bd->vg = g_strdup(vg);
-	bd->n_pvs = n_paths;
-	bd->fd = g_new(int, n_paths);
-	bd->dfd = g_new(int, n_paths);
-	for (size_t i = 0; i < n_paths; i++)
-		bd->fd[i] = bd->dfd[i] = -1;
-	for (size_t i = 0; i < n_paths; i++) {
-		bd->fd[i] = open(paths[i], O_RDWR | O_CLOEXEC);
-		if (bd->fd[i] < 0)
-			return ov_errno();
-		bd->dfd[i] = open(paths[i], O_RDWR | O_DIRECT | O_CLOEXEC);
-		if (bd->dfd[i] < 0)
-			return ov_errno();
-	}
+	/* the PVs in the ctx's order: the PV index of every extent map */
+	r = blk_pvio_open(paths, n_paths, &bd->io);
+	if (r < 0)
+		return r;
 	r = blk_pv_list(bd->ctx, &bd->pvs);
 	if (r < 0)
 		return r;
@@ -106,127 +85,6 @@ int blockdom_map(BlockDom *bd, const char *name, ExtMap **ret)
 	if (r < 0)
 		return r;
 	return blockdom_map_lv(bd, lv, ret);
-}
-
-static ssize_t do_io(BlockDom *bd, const ExtMap *map, bool write, bool direct, char *buf,
-		     size_t len, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ExtMapPiece p;
-		int fd;
-		ssize_t k;
-		int r = blk_extmap_lookup(map, off + done, len - done, &p);
-
-		if (r < 0)
-			return r;
-		fd = direct ? bd->dfd[p.pv] : bd->fd[p.pv];
-		if (write)
-			k = pwrite(fd, buf + done, (size_t)p.len, (off_t)p.offset);
-		else
-			k = pread(fd, buf + done, (size_t)p.len, (off_t)p.offset);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return ov_errno();
-		}
-		if (k == 0)
-			return -EIO; /* a PV shorter than its extents */
-		done += (size_t)k;
-	}
-	return (ssize_t)done;
-}
-
-ssize_t blockdom_pread(BlockDom *bd, const ExtMap *map, bool direct, void *buf, size_t len,
-		       uint64_t off)
-{
-	return do_io(bd, map, false, direct, buf, len, off);
-}
-
-ssize_t blockdom_pwrite(BlockDom *bd, const ExtMap *map, bool direct, const void *buf,
-			size_t len, uint64_t off)
-{
-	return do_io(bd, map, true, direct, (char *)buf, len, off);
-}
-
-static int write_zeros(int fd, uint64_t off, uint64_t len)
-{
-	const size_t chunk = 1024 * 1024;
-	void *z = ov_aligned_alloc(chunk);
-	int r = 0;
-
-	memset(z, 0, chunk);
-	while (len > 0) {
-		size_t n = (size_t)MIN(len, (uint64_t)chunk);
-		ssize_t k = pwrite(fd, z, n, (off_t)off);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			r = ov_errno();
-			break;
-		}
-		off += (uint64_t)k;
-		len -= (uint64_t)k;
-	}
-	ov_aligned_free(z);
-	return r;
-}
-
-/*
- * Whole sectors with BLKZEROOUT (the kernel drops their cached pages; zeros
- * written with O_DIRECT where the device refuses it), a partial sector at
- * either end written through the page cache.
- */
-static int zero_piece(BlockDom *bd, const ExtMapPiece *p)
-{
-	uint64_t end = p->offset + p->len;
-	uint64_t a = (p->offset + 511) / 512 * 512;
-	uint64_t b = end / 512 * 512;
-	int r;
-
-	if (a >= b)
-		return write_zeros(bd->fd[p->pv], p->offset, p->len);
-	if (a > p->offset && (r = write_zeros(bd->fd[p->pv], p->offset, a - p->offset)) < 0)
-		return r;
-	{
-		uint64_t range[2] = { a, b - a };
-
-		if (ioctl(bd->fd[p->pv], BLKZEROOUT, range) < 0 &&
-		    (r = write_zeros(bd->dfd[p->pv], a, b - a)) < 0)
-			return r;
-	}
-	if (end > b && (r = write_zeros(bd->fd[p->pv], b, end - b)) < 0)
-		return r;
-	return 0;
-}
-
-int blockdom_zero(BlockDom *bd, const ExtMap *map, uint64_t off, uint64_t len)
-{
-	uint64_t done = 0;
-
-	while (done < len) {
-		ExtMapPiece p;
-		int r = blk_extmap_lookup(map, off + done, len - done, &p);
-
-		if (r < 0)
-			return r;
-		r = zero_piece(bd, &p);
-		if (r < 0)
-			return r;
-		done += p.len;
-	}
-	return 0;
-}
-
-int blockdom_sync(BlockDom *bd, bool datasync)
-{
-	for (size_t i = 0; i < bd->n_pvs; i++) {
-		if ((datasync ? fdatasync(bd->fd[i]) : fsync(bd->fd[i])) < 0)
-			return ov_errno();
-	}
-	return 0;
 }
 
 int blockdom_read_kv(BlockDom *bd, char ***ret_tags, MdKv **ret)

@@ -625,17 +625,17 @@ static int format_block_areas(BlockDom *bd, const char *uuid, unsigned io_timeou
 	    (r = blockdom_map(bd, MD_BLOCK_LV_OUTBOX, &outbox)) < 0)
 		return r;
 	/* the slot areas (v4 and v5), ovstore's journal, the mailboxes' host area */
-	if ((r = blockdom_zero(bd, bd->md_map, 0, MD_BLOCK_METADATA_ZEROED)) < 0 ||
-	    (r = blockdom_zero(bd, bd->md_map, BLOCK_JOURNAL_OFFSET,
+	if ((r = blk_lvio_zero(bd->io, bd->md_map, 0, MD_BLOCK_METADATA_ZEROED)) < 0 ||
+	    (r = blk_lvio_zero(bd->io, bd->md_map, BLOCK_JOURNAL_OFFSET,
 			       MD_JOURNAL_SLOTS * MD_JOURNAL_RECORD_SIZE)) < 0 ||
-	    (r = blockdom_zero(bd, inbox, 0, MD_BLOCK_MAILBOX_ZEROED)) < 0 ||
-	    (r = blockdom_zero(bd, outbox, 0, MD_BLOCK_MAILBOX_ZEROED)) < 0)
+	    (r = blk_lvio_zero(bd->io, inbox, 0, MD_BLOCK_MAILBOX_ZEROED)) < 0 ||
+	    (r = blk_lvio_zero(bd->io, outbox, 0, MD_BLOCK_MAILBOX_ZEROED)) < 0)
 		return r;
 	/* the xleases index at 1 * align */
 	buf = ov_aligned_alloc(MD_XLEASES_INDEX_SIZE);
 	r = md_xleases_format(uuid, (int64_t)time(NULL), buf, MD_XLEASES_INDEX_SIZE);
 	if (r == 0) {
-		ssize_t n = blockdom_pwrite(bd, xleases, true, buf, MD_XLEASES_INDEX_SIZE,
+		ssize_t n = blk_lvio_pwrite(bd->io, xleases, true, buf, MD_XLEASES_INDEX_SIZE,
 					    BLOCK_ALIGNMENT);
 		r = n < 0 ? (int)n : 0;
 	}
@@ -650,7 +650,7 @@ static int format_block_areas(BlockDom *bd, const char *uuid, unsigned io_timeou
 	    (r = lv_pv_offset(bd, leases, BLOCK_ALIGNMENT, BLOCK_ALIGNMENT, &dev, &off)) < 0 ||
 	    (r = lease_format_resource(dev, off, uuid, "SDM", BLOCK_SECTOR, BLOCK_ALIGNMENT)) < 0)
 		return r;
-	return blockdom_sync(bd, false);
+	return blk_lvio_sync(bd->io, false);
 }
 
 /* The PVn keys: PV0 holds the metadata LV's first extent (the first device). */

@@ -9,8 +9,8 @@
  * replaying a finished operation is harmless, every step being idempotent.
  *
  * jrnl_replay() runs at start, after the scan: every live record is rolled
- * forward (delete, rename, link, header) or back (create), through the same
- * *_finish() functions the operations use, then cleared.
+ * forward (delete, rename, link, header, LV extension) or back (create),
+ * through the same *_finish() functions the operations use, then cleared.
  */
 #include "domain/model-int.h"
 
@@ -22,6 +22,7 @@
 #include "common/cleanup.h"
 #include "common/fileio.h"
 #include "common/log.h"
+#include "common/parse.h"
 #include "common/banned.h"
 
 int jrnl_begin(Domain *d, MdJournalOp op, MdKv *args, int *ret_slot)
@@ -31,16 +32,21 @@ int jrnl_begin(Domain *d, MdJournalOp op, MdKv *args, int *ret_slot)
 	int slot = -1;
 	int r;
 
+	g_mutex_lock(&d->jrnl_lock);
 	for (int i = 0; i < MD_JOURNAL_SLOTS; i++) {
 		if (!(d->jrnl_used & (1ull << i))) {
 			slot = i;
 			break;
 		}
 	}
+	if (slot >= 0) {
+		d->jrnl_used |= 1ull << slot;
+		rec.seq = ++d->jrnl_seq;
+	}
+	g_mutex_unlock(&d->jrnl_lock);
 	if (slot < 0)
 		return -EAGAIN; /* only with records the last start could not replay */
 	rec.op = op;
-	rec.seq = ++d->jrnl_seq;
 	rec.time = (int64_t)time(NULL);
 	rec.args = args;
 	buf = ov_aligned_alloc(MD_JOURNAL_RECORD_SIZE);
@@ -48,30 +54,44 @@ int jrnl_begin(Domain *d, MdJournalOp op, MdKv *args, int *ret_slot)
 	if (r == 0)
 		r = d->ops->journal_write(d, (unsigned)slot, buf);
 	ov_aligned_free(buf);
-	if (r < 0)
+	if (r < 0) {
+		/* a torn record fails its CRC: replay leaves it alone, the slot is reusable */
+		g_mutex_lock(&d->jrnl_lock);
+		d->jrnl_used &= ~(1ull << slot);
+		g_mutex_unlock(&d->jrnl_lock);
 		return r;
-	d->jrnl_used |= 1ull << slot;
+	}
 	*ret_slot = slot;
 	return 0;
 }
 
-void jrnl_end(Domain *d, int slot)
+int jrnl_clear(Domain *d, int slot)
 {
 	void *buf;
 	int r;
 
 	if (slot < 0)
-		return;
+		return 0;
 	buf = ov_aligned_alloc(MD_JOURNAL_RECORD_SIZE);
 	memset(buf, 0, MD_JOURNAL_RECORD_SIZE);
 	r = d->ops->journal_write(d, (unsigned)slot, buf);
 	ov_aligned_free(buf);
-	if (r < 0) {
+	if (r < 0)
+		return r; /* the slot stays busy */
+	g_mutex_lock(&d->jrnl_lock);
+	d->jrnl_used &= ~(1ull << slot);
+	g_mutex_unlock(&d->jrnl_lock);
+	return 0;
+}
+
+void jrnl_end(Domain *d, int slot)
+{
+	int r = jrnl_clear(d, slot);
+
+	if (r < 0)
 		log_warning_errno(r, "domain '%s': clearing journal slot %d, ignoring", d->uuid,
 				  slot);
-		return; /* the slot stays busy: its record is replayed harmlessly */
-	}
-	d->jrnl_used &= ~(1ull << slot);
+	/* the slot stays busy: its record is replayed harmlessly */
 }
 
 /*
@@ -180,6 +200,14 @@ static int replay_one(Domain *d, const MdJournalRecord *rec)
 		if (!img || !vol)
 			return -EUCLEAN;
 		return replay_header(d, img, vol, raw_empty && strcmp(raw_empty, "1") == 0);
+	case MD_JOURNAL_OP_LV_EXTEND: {
+		const char *old = md_kv_get(rec->args, "old_size");
+		uint64_t old_size = 0;
+
+		if (!d->bd || !vol || !old || parse_u64(old, &old_size) < 0)
+			return -EUCLEAN;
+		return block_lv_extend_replay(d, vol, old_size);
+	}
 	default:
 		return -EUCLEAN;
 	}

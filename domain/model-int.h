@@ -95,9 +95,11 @@ struct Domain {
 	GHashTable *images;  /* name -> Image* (a reference each) */
 	GHashTable *volumes; /* name -> Volume* (a reference each) */
 
-	/* journal, protected by op_lock */
-	uint64_t jrnl_seq;
-	uint64_t jrnl_used; /* bitmap of busy slots */
+	/* journal (journal.c): taken briefly, never across I/O; LV extensions
+	 * write records without the op lock */
+	GMutex jrnl_lock;
+	uint64_t jrnl_seq;  /* protected by jrnl_lock */
+	uint64_t jrnl_used; /* bitmap of busy slots, protected by jrnl_lock */
 };
 
 struct Image {
@@ -199,6 +201,11 @@ int block_sync(Domain *d, bool datasync);
  */
 int block_special_location(Domain *d, const char *lv, uint64_t off, uint64_t len,
 			   char **ret_path, uint64_t *ret_off);
+/*
+ * Journal replay of an LV extension cut off before its record was cleared:
+ * zeroes the LV from old_size (what was served) to its end.
+ */
+int block_lv_extend_replay(Domain *d, const char *vol, uint64_t old_size);
 
 /* model.c: building and querying the tables (callers hold the right locks). */
 Image *model_image_new(Domain *d, const char *name);
@@ -244,8 +251,15 @@ int vol_apply_header_locked(Domain *d, Volume *vol, const MdQcow2Header *hdr, Vo
  * flushed and only its RELEASE is still to come. */
 void vol_settle_writers_locked(Domain *d, Volume *vol);
 
-/* journal.c: intent records; the op lock is held. */
+/*
+ * journal.c: intent records.  Callers serialise the operations a record
+ * covers (the op lock; an LV's extension lock); slots are taken and freed
+ * under d->jrnl_lock.
+ */
 int jrnl_begin(Domain *d, MdJournalOp op, MdKv *args, int *ret_slot);
+/* Clears a record; on failure the slot stays busy (and the record live). */
+int jrnl_clear(Domain *d, int slot);
+/* jrnl_clear(), a failure logged: for records whose replay is harmless. */
 void jrnl_end(Domain *d, int slot);
 /* Rolls every live record forward or back; at start, before the scan. */
 int jrnl_replay(Domain *d);

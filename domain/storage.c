@@ -65,6 +65,7 @@ static void domain_free(gpointer p)
 	ov_close_fd(d->journal_fd);
 	blockdom_free(d->bd);
 	g_mutex_clear(&d->op_lock);
+	g_mutex_clear(&d->jrnl_lock);
 	g_cond_clear(&d->writers_gone);
 	g_rw_lock_clear(&d->lock);
 	g_free(d->dir);
@@ -116,6 +117,7 @@ static Domain *domain_new(Storage *st)
 	d->st = st;
 	d->dir_fd = d->images_fd = d->journal_fd = -1;
 	g_mutex_init(&d->op_lock);
+	g_mutex_init(&d->jrnl_lock);
 	g_cond_init(&d->writers_gone);
 	g_rw_lock_init(&d->lock);
 	d->images = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,

@@ -135,6 +135,7 @@ static const char *const op_names[MD_JOURNAL_OP_MAX] = {
 	[MD_JOURNAL_OP_VOL_RENAME] = "vol-rename",
 	[MD_JOURNAL_OP_IMG_RENAME] = "img-rename",
 	[MD_JOURNAL_OP_VOL_HEADER] = "vol-header",
+	[MD_JOURNAL_OP_LV_EXTEND] = "lv-extend",
 };
 
 const char *md_journal_op_to_string(MdJournalOp op)

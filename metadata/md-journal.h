@@ -48,6 +48,7 @@ typedef enum MdJournalOp {
 	MD_JOURNAL_OP_VOL_RENAME = 4,
 	MD_JOURNAL_OP_IMG_RENAME = 5,
 	MD_JOURNAL_OP_VOL_HEADER = 6, /* a qcow2 header write changing the record */
+	MD_JOURNAL_OP_LV_EXTEND = 7,  /* a block volume's LV grows: its new extents not zeroed yet */
 	MD_JOURNAL_OP_MAX,
 } MdJournalOp;
 

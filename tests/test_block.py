@@ -132,6 +132,52 @@ def read_dev(dev, off, n):
         return f.read(n)
 
 
+def read_lv(devs, lv, off, n):
+    """n bytes of LV lv from byte off, extent by extent from the PVs."""
+    out = bytearray()
+    while n > 0:
+        dev, pos = lv_pv_offset(devs, lv, off)
+        k = min(n, EXTENT - off % EXTENT)
+        out += read_dev(dev, pos, k)
+        off += k
+        n -= k
+    return bytes(out)
+
+
+def lv_tags(devs, name):
+    return lvs(devs)[name]["lv_tags"].split(",")
+
+
+def slot_record(devs, name):
+    """The metadata record of volume LV name, from its MD_ slot, as a dict."""
+    [slot] = [int(t[3:]) for t in lv_tags(devs, name) if t.startswith("MD_")]
+    rec = read_lv(devs, lvs(devs)["metadata"], SLOT_BASE + slot * SLOT_SIZE, 512)
+    text = rec.rstrip(b"\0").decode()
+    assert text.endswith("EOF\n"), text
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+JOURNAL_OFFSET = 32 * MiB  # ovstore's journal in the metadata LV (behaviour.md)
+JOURNAL_RECORD = 4096      # docs/journal.md: 64 records of 4 KiB
+JOURNAL_SLOTS = 64
+OP_LV_EXTEND = 7
+
+
+def journal_records(devs):
+    """The live records of a block domain's journal: [(op, {key: value})]."""
+    area = read_lv(devs, lvs(devs)["metadata"], JOURNAL_OFFSET, JOURNAL_SLOTS * JOURNAL_RECORD)
+    out = []
+    for i in range(JOURNAL_SLOTS):
+        rec = area[i * JOURNAL_RECORD:(i + 1) * JOURNAL_RECORD]
+        if rec == bytes(JOURNAL_RECORD):
+            continue
+        assert rec[:8] == b"OVSJRNL1", f"journal slot {i}: {rec[:16]!r}"
+        op = int.from_bytes(rec[12:16], "little")
+        n = int.from_bytes(rec[36:40], "little")
+        out.append((op, dict(line.split("=", 1) for line in rec[48:48 + n].decode().splitlines())))
+    return out
+
+
 def blkid(dev):
     r = subprocess.run(["blkid", "-p", "-o", "export", dev], capture_output=True, text=True)
     return r.stdout
@@ -499,14 +545,210 @@ def test_attributes_and_plain_io(btree, workdir):
     assert ovs.read_at(v, MiB, 3 * MiB) == data[MiB:]
 
 
+# -------------------------------------------------------------- templates
+# test_volumes.py's link tests on a block domain, where a template keeps
+# its home image's IU_ tag and the images using it are found through their
+# volumes' PU_ tags (reference 6.3).
+
+def _template(bt, size=128 * MiB):
+    """A/tmpl: a raw volume with 0x3c in its first MiB; images A and B."""
+    t = bt.tree
+    t.mkimg("a")
+    t.mkimg("b")
+    tmpl = t.raw("a", "tmpl", size=size)
+    ovs.qemu_io(tmpl, "write -P 0x3c 0 1M")
+    return tmpl
+
+
+def test_block_link_template(btree):
+    bt = btree()
+    t = bt.tree
+    tmpl = _template(bt)
+    os.link(tmpl, t.vol("b", "tmpl"))
+    for img in ("a", "b"):
+        v = t.vol(img, "tmpl")
+        assert ovs.xget(v, "role") == "shared"
+        assert ovs.mode_within_cache(v, 0o440) == 0o440
+        assert ovs.errno_of(os.open, v, os.O_WRONLY) == errno.EPERM
+        assert ovs.errno_of(os.truncate, v, MiB) == errno.EPERM
+    assert os.stat(tmpl).st_nlink == 2
+    child = t.qcow2("b", "child", size="256M", backing="tmpl", backing_fmt="raw")
+    assert ovs.xget(child, "parent") == "tmpl"
+    assert ovs.xget(t.vol("b", "tmpl"), "role") == "shared"
+    ovs.qemu_io(child, "read -P 0x3c 0 1M", fmt="qcow2", readonly=True)
+    ovs.qemu_io(child, "write -P 0x77 0 64k", fmt="qcow2", cache="none")
+    ovs.qemu_io(tmpl, "read -P 0x3c 0 1M", readonly=True)
+    # used by a child: it stays; the home goes last
+    assert ovs.errno_of(os.unlink, t.vol("b", "tmpl")) == errno.EBUSY
+    assert ovs.errno_of(os.unlink, tmpl) == errno.EBUSY
+    # on disk as oVirt lays it out: one LV, one record, the home's IU_ tag
+    tags = lv_tags(bt.devs, "tmpl")
+    assert "IU_a" in tags and "IU_b" not in tags
+    rec = slot_record(bt.devs, "tmpl")
+    assert (rec["VOLTYPE"], rec["IMAGE"], rec["PUUID"]) == (
+        "SHARED", "a", "00000000-0000-0000-0000-000000000000")
+    tags = lv_tags(bt.devs, "child")
+    assert "IU_b" in tags and "PU_tmpl" in tags
+    rec = slot_record(bt.devs, "child")
+    assert (rec["VOLTYPE"], rec["IMAGE"], rec["PUUID"]) == ("LEAF", "b", "tmpl")
+
+    bt.remount()
+    assert os.listdir(t.img("a")) == ["tmpl"]
+    assert os.listdir(t.img("b")) == ["child", "tmpl"]
+    for img in ("a", "b"):
+        assert ovs.xget(t.vol(img, "tmpl"), "role") == "shared"
+    assert ovs.xget(child, "parent") == "tmpl"
+    assert os.stat(tmpl).st_nlink == 2
+    ovs.qemu_io(child, "read -P 0x77 0 64k", "read -P 0x3c 64k 960k", fmt="qcow2",
+                readonly=True)
+    assert ovs.errno_of(os.unlink, t.vol("b", "tmpl")) == errno.EBUSY
+
+    # the child goes, then the link, then the template
+    os.unlink(child)
+    os.unlink(t.vol("b", "tmpl"))
+    assert os.listdir(t.img("b")) == []
+    assert "tmpl" in lvs(bt.devs)
+    ovs.qemu_io(tmpl, "read -P 0x3c 0 1M", readonly=True)
+    os.unlink(tmpl)
+    assert "tmpl" not in lvs(bt.devs)
+    assert os.listdir(t.img("a")) == []
+
+
+def test_block_template_in_several_images(btree):
+    """The scan rebuilds every image a template is linked into from the
+    parents of their volumes, chains included; a link no volume names
+    lasts only in memory, as an image with no volume does."""
+    bt = btree()
+    t = bt.tree
+    tmpl = _template(bt)
+    t.mkimg("c")
+    t.mkimg("d")
+    for img in ("b", "c", "d"):
+        os.link(tmpl, t.vol(img, "tmpl"))
+    b1 = t.qcow2("b", "b1", size="128M", backing="tmpl", backing_fmt="raw")
+    ovs.qemu_io(b1, "write -P 0x61 0 64k", fmt="qcow2")
+    b2 = t.qcow2("b", "b2", size="128M", backing="b1", backing_fmt="qcow2")
+    ovs.qemu_io(b2, "write -P 0x62 64k 64k", fmt="qcow2")
+    c1 = t.qcow2("c", "c1", size="128M", backing="tmpl", backing_fmt="raw")
+    ovs.qemu_io(c1, "write -P 0x63 0 64k", fmt="qcow2")
+    t.raw("d", "own", size=MiB)  # d has a volume, but none based on tmpl
+    assert os.stat(tmpl).st_nlink == 4
+
+    bt.remount()
+    assert sorted(os.listdir(bt.dom)) == ["a", "b", "c", "d"]
+    assert os.listdir(t.img("b")) == ["b2", "b1", "tmpl"]
+    assert os.listdir(t.img("c")) == ["c1", "tmpl"]
+    assert os.listdir(t.img("d")) == ["own"]
+    assert os.stat(tmpl).st_nlink == 3
+    assert ovs.xget(t.vol("b", "b1"), "role") == "internal"
+    ovs.qemu_io(b2, "read -P 0x61 0 64k", "read -P 0x62 64k 64k", "read -P 0x3c 128k 896k",
+                fmt="qcow2", readonly=True)
+    ovs.qemu_io(c1, "read -P 0x63 0 64k", "read -P 0x3c 64k 960k", fmt="qcow2", readonly=True)
+    # linking it into d again, then a child there: lasts
+    os.link(tmpl, t.vol("d", "tmpl"))
+    t.qcow2("d", "d1", size="128M", backing="tmpl", backing_fmt="raw")
+    bt.remount()
+    assert sorted(os.listdir(t.img("d"))) == ["d1", "own", "tmpl"]
+    assert ovs.xget(t.vol("d", "d1"), "parent") == "tmpl"
+    ovs.qemu_io(t.vol("d", "d1"), "read -P 0x3c 0 1M", fmt="qcow2", readonly=True)
+    # image renames: the home's IU_ tag and the record follow; users keep it
+    os.rename(t.img("a"), t.img("a2"))
+    os.rename(t.img("c"), t.img("c2"))
+    assert "IU_a2" in lv_tags(bt.devs, "tmpl")
+    assert slot_record(bt.devs, "tmpl")["IMAGE"] == "a2"
+    assert "IU_c2" in lv_tags(bt.devs, "c1")
+    bt.remount()
+    assert os.listdir(t.img("a2")) == ["tmpl"]
+    assert os.listdir(t.img("c2")) == ["c1", "tmpl"]
+    assert ovs.xget(t.vol("c2", "tmpl"), "role") == "shared"
+    ovs.qemu_io(t.vol("c2", "c1"), "read -P 0x63 0 64k", "read -P 0x3c 64k 960k", fmt="qcow2",
+                readonly=True)
+
+
+def test_block_link_refusals(btree, workdir):
+    bt = btree()
+    t = bt.tree
+    tmpl = _template(bt)
+    # not a base volume: EPERM
+    top = t.qcow2("a", "top", size="128M", backing="tmpl", backing_fmt="raw")
+    assert ovs.errno_of(os.link, top, t.vol("b", "top")) == errno.EPERM
+    os.unlink(top)
+    assert ovs.xget(tmpl, "role") == "leaf"
+    # open for write: EBUSY
+    fd = os.open(tmpl, os.O_RDWR)
+    try:
+        assert ovs.errno_of(os.link, tmpl, t.vol("b", "tmpl")) == errno.EBUSY
+    finally:
+        os.close(fd)
+    assert os.listdir(t.img("b")) == []
+    assert ovs.xget(tmpl, "role") == "leaf"
+    # twice: EEXIST
+    os.link(tmpl, t.vol("b", "tmpl"))
+    assert ovs.errno_of(os.link, tmpl, t.vol("b", "tmpl")) == errno.EEXIST
+    # a shared volume keeps its name: EBUSY
+    assert ovs.errno_of(os.rename, tmpl, t.vol("a", "tmpl2")) == errno.EBUSY
+    assert os.listdir(t.img("a")) == ["tmpl"]
+    # an unused template leaves an image, then goes
+    os.unlink(t.vol("b", "tmpl"))
+    assert os.listdir(t.img("b")) == []
+    assert "IU_a" in lv_tags(bt.devs, "tmpl")
+    os.unlink(tmpl)
+    assert "tmpl" not in lvs(bt.devs)
+
+
+def test_block_link_across_domains_exdev(loops, pool, make_tree, workdir):
+    [a] = loops(1)
+    sd = create_ok(pool, [a])
+    storage = workdir / "storage"
+    storage.mkdir()
+    fdom = ovs.Domain.create(storage, pool, "--storage", a)
+    bdom = ovs.Domain(sd, pool, a)
+    t = make_tree([bdom, fdom], storages=[a, os.fspath(storage)])
+    t.check_ondisk = False
+    t.mkimg("a", bdom)
+    t.mkimg("b", fdom)
+    v = t.raw("a", "tmpl", size=MiB, d=bdom)
+    assert ovs.errno_of(os.link, v, t.vol("b", "tmpl", fdom)) == errno.EXDEV
+    assert os.listdir(t.img("b", fdom)) == []
+    assert ovs.xget(v, "role") == "leaf"
+
+
 # ------------------------------------------------------------ crash safety
 # test_crash.py's scenarios, on a block domain: killed at a fault point, the
 # operation is wholly visible or not after a remount, and the tree works.
 
 def _block_crash_points():
     import test_crash
-    return [p for p in test_crash.DAEMON_POINTS
-            if p.split(".", 1)[0] not in ("vol_link", "meta_write")]
+    return [p for p in test_crash.DAEMON_POINTS if p.split(".", 1)[0] != "meta_write"]
+
+
+def _block_scenario(point):
+    """test_crash.py's scenario for point.  A link on a block domain: image b
+    has no volume, so it (and a link into it that no volume names) lasts in
+    memory only (behaviour.md); "after" is the template shared, with or
+    without the link."""
+    import test_crash
+
+    class BlockVolLink(test_crash.VolLink):
+        def op(self, t):
+            if not os.path.isdir(t.img("b")):
+                t.mkimg("b")  # gone with the restart that armed the fault
+            super().op(t)
+
+        def state(self, t):
+            a = os.listdir(t.img("a"))
+            b = os.listdir(t.img("b")) if os.path.isdir(t.img("b")) else []
+            ovs.qemu_io(t.vol("a", "tmpl"), "read -P 0x3c 0 1M", readonly=True)
+            role = ovs.xget(t.vol("a", "tmpl"), "role")
+            if a == ["tmpl"] and b == [] and role == "leaf":
+                return "before"
+            if a == ["tmpl"] and role == "shared" and (
+                    b == [] or (b == ["tmpl"] and ovs.xget(t.vol("b", "tmpl"), "role") == "shared")):
+                return "after"
+            raise test_crash.HalfDone(f"a {a}, b {b}, role {role}")
+
+    sc = test_crash.scenario(point)
+    return BlockVolLink() if isinstance(sc, test_crash.VolLink) else sc
 
 
 @pytest.mark.parametrize("point", _block_crash_points())
@@ -516,7 +758,7 @@ def test_block_crash_at(btree, point):
     import test_crash
     bt = btree()
     t = bt.tree
-    sc = test_crash.scenario(point)
+    sc = _block_scenario(point)
     m = t.mount
     sc.setup(t)
     assert sc.state(t) == "before"
@@ -540,13 +782,13 @@ def test_block_crash_at(btree, point):
 
 
 @pytest.mark.parametrize("point", ["vol_create.meta", "vol_create.lease", "vol_delete.illegal",
-                                   "vol_delete.data", "vol_parent.parent", "vol_rename.files",
-                                   "vol_rename.children", "img_rename.dir"])
+                                   "vol_delete.data", "vol_parent.parent", "vol_link.files",
+                                   "vol_rename.files", "vol_rename.children", "img_rename.dir"])
 def test_block_eio_at(btree, point):
     import test_crash
     bt = btree()
     t = bt.tree
-    sc = test_crash.scenario(point)
+    sc = _block_scenario(point)
     m = t.mount
     sc.setup(t)
     m.stop()
@@ -560,6 +802,116 @@ def test_block_eio_at(btree, point):
     m.remount()
     assert sc.state(t) == "before"
     test_crash.follow_up(t)
+
+
+# ------------------------------------------------- LV extension, journaled
+# The extents lvextend hands out may hold a deleted LV's bytes until they are
+# zeroed; the extension keeps an lv-extend journal record from before its
+# lvextend until after the zeroing, and the next start zeroes again for a
+# live record (behaviour.md "No stale bytes").
+
+def _stale_extents(img, n):
+    """A deleted LV's 0x5a bytes on the VG's n lowest free extents, where
+    the next LVs and extensions go."""
+    old = ovs.create_volume(os.path.join(img, "old"))
+    os.truncate(old, n * EXTENT)
+    ovs.qemu_io(old, f"write -P 0x5a 0 {n * EXTENT // MiB}M", cache="none")
+    os.unlink(old)
+
+
+def _extend_points():
+    import test_crash
+    assert "extend.zero" in test_crash.BLOCK_POINTS, test_crash.BLOCK_POINTS
+    return test_crash.BLOCK_POINTS
+
+
+@pytest.mark.parametrize("point", _extend_points())
+def test_block_extend_crash(btree, point):
+    """kill -9 at each step of a thin extension: after the restart the LV
+    past what was served reads as zeros, on the PVs and through the mount,
+    and no journal record is left."""
+    import signal
+    bt = btree(opts=("chunk_mb=128",))
+    t = bt.tree
+    m = t.mount
+    img = os.path.join(bt.dom, "img")
+    os.mkdir(img)
+    _stale_extents(img, 2)
+    q = t.qcow2("img", "q", size="1G")
+    assert int(lvs(bt.devs)["q"]["lv_size"]) == EXTENT
+    m.stop()
+    m.start(env={"OVSTORE_TEST_FAULT": f"{point}:crash"})
+    # past half the chunk: the extension, and the kill
+    ovs.qemu_io(q, "write -P 0x66 0 200M", fmt="qcow2", cache="none", check=False)
+    rc = m.wait_exit(10)
+    assert rc == -signal.SIGKILL, f"the daemon did not die at {point} (status {rc})"
+    m.reap_dead()
+    lv = lvs(bt.devs)["q"]
+    size = int(lv["lv_size"])
+    if point == "extend.zero":
+        # killed between lvextend and the zeroing: the deleted LV's bytes are there
+        assert size > EXTENT
+        assert read_lv(bt.devs, lv, EXTENT, MiB) == b"\x5a" * MiB
+        assert [(op, kv["volume"], kv["old_size"]) for op, kv in journal_records(bt.devs)] \
+            == [(OP_LV_EXTEND, "q", str(EXTENT))]
+    else:
+        assert size == EXTENT
+    m.start()
+    assert journal_records(bt.devs) == []
+    lv = lvs(bt.devs)["q"]
+    assert int(lv["lv_size"]) == size
+    assert read_lv(bt.devs, lv, EXTENT, size - EXTENT) == bytes(size - EXTENT)
+    assert os.stat(q).st_size == size
+    assert ovs.read_at(q, EXTENT, size - EXTENT) == bytes(size - EXTENT)
+    # extensions go on working, and stay put across a restart
+    q2 = t.qcow2("img", "q2", size="1G")
+    ovs.qemu_io(q2, "write -P 0x77 0 300M", fmt="qcow2", cache="none")
+    assert int(lvs(bt.devs)["q2"]["lv_size"]) > 2 * EXTENT
+    m.remount()
+    assert journal_records(bt.devs) == []
+    ovs.qemu_io(q2, "read -P 0x77 0 300M", fmt="qcow2")
+
+
+@pytest.mark.parametrize("point", _extend_points())
+def test_block_extend_eio(btree, point):
+    """A failed step of an extension (truncate of a raw volume here): the
+    call fails with EIO; a failure after lvextend keeps the record, and the
+    retry zeroes what lvextend added and clears it, so a restart zeroes no
+    data written since."""
+    bt = btree()
+    t = bt.tree
+    m = t.mount
+    img = os.path.join(bt.dom, "img")
+    os.mkdir(img)
+    _stale_extents(img, 3)
+    v = t.raw("img", "v", size=MiB)
+    m.stop()
+    m.start(env={"OVSTORE_TEST_FAULT": f"{point}:EIO:once"})
+    m.allow_stderr(r"Input/output error")
+    with pytest.raises(OSError) as e:
+        os.truncate(v, 300 * MiB)
+    assert e.value.errno == errno.EIO, e.value
+    assert m.alive(), "the daemon died on an injected EIO"
+    assert os.stat(v).st_size == MiB
+    lv = lvs(bt.devs)["v"]
+    if point == "extend.zero":
+        assert int(lv["lv_size"]) == 3 * EXTENT
+        assert read_lv(bt.devs, lv, EXTENT, MiB) == b"\x5a" * MiB
+        assert [(op, kv["volume"], kv["old_size"]) for op, kv in journal_records(bt.devs)] \
+            == [(OP_LV_EXTEND, "v", str(EXTENT))]
+    else:
+        assert int(lv["lv_size"]) == EXTENT
+        assert journal_records(bt.devs) == []
+    os.truncate(v, 300 * MiB)
+    assert os.stat(v).st_size == 300 * MiB
+    assert journal_records(bt.devs) == []
+    lv = lvs(bt.devs)["v"]
+    assert int(lv["lv_size"]) == 3 * EXTENT
+    assert read_lv(bt.devs, lv, EXTENT, 2 * EXTENT) == bytes(2 * EXTENT)
+    ovs.qemu_io(v, "write -P 0x77 200M 100M", cache="none")
+    m.remount()
+    assert journal_records(bt.devs) == []
+    ovs.qemu_io(v, "read -P 0x77 200M 100M", "read -P 0 1M 199M", cache="none")
 
 
 def test_odirect_on_block(btree):

@@ -215,6 +215,8 @@ static void test_corrupt(void)
 	static const uint8_t v2[4] = { 2, 0, 0, 0 };
 	static const uint8_t op0[4] = { 0 };
 	static const uint8_t op99[4] = { 99, 0, 0, 0 };
+	static const uint8_t op7[4] = { 7, 0, 0, 0 }; /* lv-extend, the highest known */
+	static const uint8_t op8[4] = { 8, 0, 0, 0 };
 	static const uint8_t huge[4] = { 0xff, 0xff, 0, 0 };
 	static const uint8_t one[1] = { 1 };
 
@@ -222,6 +224,8 @@ static void test_corrupt(void)
 	ASSERT_ERROR(decode_modified(8, v2, 4, true), EPROTONOSUPPORT);
 	ASSERT_ERROR(decode_modified(12, op0, 4, true), EUCLEAN);
 	ASSERT_ERROR(decode_modified(12, op99, 4, true), EPROTONOSUPPORT);
+	ASSERT_OK(decode_modified(12, op7, 4, true));
+	ASSERT_ERROR(decode_modified(12, op8, 4, true), EPROTONOSUPPORT);
 	ASSERT_ERROR(decode_modified(36, huge, 4, true), EUCLEAN);
 	/* Any flipped bit in the covered bytes breaks the CRC. */
 	ASSERT_ERROR(decode_modified(16, one, 1, false), EUCLEAN);
@@ -243,6 +247,7 @@ static void test_op_names(void)
 {
 	ASSERT_STREQ(md_journal_op_to_string(MD_JOURNAL_OP_VOL_CREATE), "vol-create");
 	ASSERT_STREQ(md_journal_op_to_string(MD_JOURNAL_OP_VOL_HEADER), "vol-header");
+	ASSERT_STREQ(md_journal_op_to_string(MD_JOURNAL_OP_LV_EXTEND), "lv-extend");
 	ASSERT_STREQ(md_journal_op_to_string(MD_JOURNAL_OP_MAX), "unknown");
 	for (int op = 0; op < MD_JOURNAL_OP_MAX; op++)
 		ASSERT_FALSE(strcmp(md_journal_op_to_string((MdJournalOp)op), "unknown") == 0);
