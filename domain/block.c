@@ -161,6 +161,15 @@ static int write_slot(Domain *d, uint32_t slot, const MdVolume *md)
 	return r;
 }
 
+/*
+ * The LV table a scan fills: the domain's own, or for a reload's shadow
+ * (reload.c) one of its own, reconciled into the domain's afterwards.
+ */
+static GHashTable *scan_lvs(Domain *d)
+{
+	return d->shadow ? d->shadow_lvs : d->bd->lvs;
+}
+
 static void scan_lv(Domain *d, BlkLv *blv)
 {
 	MdLvTags t;
@@ -220,7 +229,7 @@ static void scan_lv(Domain *d, BlkLv *blv)
 	lv->cow = vol->md.format == MD_VOL_FORMAT_COW;
 	lv->size = MIN(vol->md.capacity, blv->size);
 	lv->capacity = vol->md.capacity;
-	g_hash_table_replace(d->bd->lvs, lv->name, lv);
+	g_hash_table_replace(scan_lvs(d), lv->name, lv);
 	model_add_volume_locked(d, vol);
 	model_link_locked(vol, img);
 }
@@ -240,7 +249,7 @@ static void link_templates(Domain *d)
 	g_hash_table_iter_init(&it, d->volumes);
 	while (g_hash_table_iter_next(&it, NULL, &value)) {
 		Volume *vol = value;
-		BlockLv *lv = g_hash_table_lookup(d->bd->lvs, vol->name);
+		BlockLv *lv = g_hash_table_lookup(scan_lvs(d), vol->name);
 		const char *parent = vol->corrupt ? (lv ? lv->parent : "") : vol->md.parent;
 		Volume *p;
 
@@ -263,6 +272,8 @@ static int block_scan(Domain *d)
 	g_autoptr(GPtrArray) lvs = NULL;
 	int r;
 
+	if (d->shadow && !d->shadow_lvs)
+		d->shadow_lvs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, block_lv_free);
 	r = blk_lv_list(d->bd->ctx, d->bd->vg, &lvs);
 	if (r < 0)
 		return r;
@@ -270,6 +281,58 @@ static int block_scan(Domain *d)
 		scan_lv(d, lvs->pdata[i]);
 	link_templates(d);
 	return 0;
+}
+
+void block_reconcile(Domain *d, Domain *s)
+{
+	BlockDom *bd = d->bd;
+	g_autoptr(GPtrArray) gone = g_ptr_array_new();
+	GHashTableIter it;
+	gpointer key, value;
+
+	g_mutex_lock(&bd->lock);
+	g_hash_table_iter_init(&it, bd->lvs);
+	while (g_hash_table_iter_next(&it, &key, &value))
+		if (!s->shadow_lvs || !g_hash_table_contains(s->shadow_lvs, key))
+			g_ptr_array_add(gone, value);
+	for (guint i = 0; i < gone->len; i++) {
+		BlockLv *lv = gone->pdata[i];
+
+		/* open handles keep using it until the domain goes */
+		g_hash_table_steal(bd->lvs, lv->name);
+		g_ptr_array_add(bd->gone, lv);
+	}
+	if (s->shadow_lvs) {
+		g_hash_table_iter_init(&it, s->shadow_lvs);
+		while (g_hash_table_iter_next(&it, &key, &value)) {
+			BlockLv *n = value;
+			BlockLv *lv = g_hash_table_lookup(bd->lvs, key);
+
+			if (!lv) {
+				g_hash_table_iter_steal(&it);
+				g_hash_table_insert(bd->lvs, n->name, n);
+				continue;
+			}
+			memcpy(lv->image, n->image, sizeof(lv->image));
+			memcpy(lv->parent, n->parent, sizeof(lv->parent));
+			lv->has_slot = n->has_slot;
+			lv->slot = n->slot;
+			lv->cow = n->cow;
+			__atomic_store_n(&lv->size, n->size, __ATOMIC_RELAXED);
+			__atomic_store_n(&lv->capacity, n->capacity, __ATOMIC_RELAXED);
+			{
+				/* LVs only grow while in use: the larger map wins */
+				g_autoptr(ExtMap) cur = blk_extmap_holder_get(lv->map);
+				g_autoptr(ExtMap) now = blk_extmap_holder_get(n->map);
+
+				if (blk_extmap_size(now) > blk_extmap_size(cur))
+					blk_extmap_holder_set(lv->map, now);
+			}
+		}
+		g_hash_table_unref(s->shadow_lvs);
+		s->shadow_lvs = NULL;
+	}
+	g_mutex_unlock(&bd->lock);
 }
 
 /* Images: only in memory until a volume names them (CONTRACT). */
@@ -295,6 +358,16 @@ static int block_image_create(Domain *d, const char *img, uid_t uid, gid_t gid)
 	a->uid = uid;
 	a->gid = gid;
 	return 0;
+}
+
+bool block_image_in_memory(Domain *d, const char *img)
+{
+	bool r;
+
+	g_mutex_lock(&d->bd->lock);
+	r = g_hash_table_contains(d->bd->images, img);
+	g_mutex_unlock(&d->bd->lock);
+	return r;
 }
 
 static int block_image_remove(Domain *d, const char *img)
@@ -600,6 +673,39 @@ static int block_vol_utimens(Domain *d, const char *img, const char *vol,
  * next extension of the LV reuses it (old_size is the same: no map was
  * swapped in), and clears it once it has zeroed everything.
  */
+/*
+ * On a host that is not SPM: the SPM extends the LV (storage mailbox), this
+ * host then reads the LV's new segments itself (a read-only lvs).
+ */
+static int grow_remote(Domain *d, BlockLv *lv, uint64_t size)
+{
+	g_autoptr(ExtMap) old = NULL;
+	g_autoptr(BlkLv) blv = NULL;
+	g_autoptr(ExtMap) map = NULL;
+	int r = 0;
+
+	g_mutex_lock(&d->bd->extend_lock);
+	old = blk_extmap_holder_get(lv->map);
+	if (size <= blk_extmap_size(old))
+		goto out;
+	size = (size + d->bd->extent_size - 1) / d->bd->extent_size * d->bd->extent_size;
+	r = fwd_extend(d, lv->name, size);
+	vg_stale(d);
+	if (r < 0)
+		goto out;
+	if ((r = blk_lv_get(d->bd->ctx, d->bd->vg, lv->name, &blv)) < 0 ||
+	    (r = blockdom_map_lv(d->bd, blv, &map)) < 0)
+		goto out;
+	if (blk_extmap_size(map) < size) {
+		r = -EIO;
+		goto out;
+	}
+	blk_extmap_holder_set(lv->map, map);
+out:
+	g_mutex_unlock(&d->bd->extend_lock);
+	return r;
+}
+
 static int grow(Domain *d, BlockLv *lv, uint64_t size)
 {
 	g_autoptr(ExtMap) old = NULL;
@@ -609,6 +715,11 @@ static int grow(Domain *d, BlockLv *lv, uint64_t size)
 	bool fresh = false;
 	int r;
 
+	r = spm_guard(d);
+	if (r > 0)
+		return grow_remote(d, lv, size);
+	if (r < 0)
+		return r;
 	g_mutex_lock(&d->bd->extend_lock);
 	old = blk_extmap_holder_get(lv->map);
 	old_size = blk_extmap_size(old);
@@ -719,6 +830,23 @@ int block_lv_extend_replay(Domain *d, const char *vol, uint64_t old_size)
 static uint64_t round_up(uint64_t v, uint64_t unit)
 {
 	return (v + unit - 1) / unit * unit;
+}
+
+int block_lv_grow(Domain *d, const char *vol, uint64_t size)
+{
+	BlockLv *lv = find_lv(d, vol);
+	uint64_t cap, limit;
+
+	if (!lv)
+		return -ENOENT;
+	if (lv->cow) {
+		cap = __atomic_load_n(&lv->capacity, __ATOMIC_RELAXED);
+		limit = round_up(cap + cap / 10, d->bd->extent_size);
+		if (size > limit)
+			return -ENOSPC; /* CONTRACT: never past capacity + 10% */
+	}
+	/* raw: fallocate on another host preallocates (truncate comes as itself) */
+	return grow(d, lv, size);
 }
 
 /*

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/names.h"
 #include "common/banned.h"
 
 /* How often a host that is not SPM reads the change log. */
@@ -82,6 +83,7 @@ static const MdMboxOp fwd_to_mbox[FWD_MAX] = {
 	[FWD_LEGALITY] = MD_MBOX_OP_VOL_SET_LEGALITY,
 	[FWD_DESCRIPTION] = MD_MBOX_OP_VOL_SET_DESCRIPTION,
 	[FWD_HEADER] = MD_MBOX_OP_VOL_QCOW2_HEADER,
+	[FWD_EXTEND] = MD_MBOX_OP_VOL_EXTEND,
 };
 
 static int encode_request(Domain *d, const FwdReq *req, MdMboxRequest *ret)
@@ -108,6 +110,7 @@ static int encode_request(Domain *d, const FwdReq *req, MdMboxRequest *ret)
 	case FWD_LINK:
 		return md_mbox_set_str(f, MD_MBOX_F_NEW_IMAGE, req->to);
 	case FWD_TRUNCATE:
+	case FWD_EXTEND:
 		return md_mbox_set_u64(f, MD_MBOX_F_SIZE, req->num);
 	case FWD_LEGALITY:
 		return md_mbox_set_u64(f, MD_MBOX_F_LEGALITY, req->num);
@@ -178,9 +181,27 @@ static int serve_request(const MdMboxRequest *req, MdMboxReply *reply, void *opa
 	return r;
 }
 
+/* oVirt's xtnd message (from any host, VDSM's too): size in MiB. */
+static int serve_extend(unsigned host_id, const MdMboxExtend *x, void *opaque)
+{
+	Pool *p = opaque;
+	Domain *d = pool_domain_lookup(p, x->domain);
+	int r;
+
+	if (!d || !d->bd)
+		return -ENOENT;
+	spm_set_serving(true);
+	r = block_lv_grow(d, x->volume, x->size_mib << 20);
+	spm_set_serving(false);
+	log_debug(LOG_CLASS_LEASE, "pool '%s': host %u asked to extend '%s' to %" G_GUINT64_FORMAT
+		  " MiB: %s", p->uuid, host_id, x->volume, x->size_mib,
+		  r < 0 ? g_strerror(-r) : "done");
+	return r;
+}
+
 void spm_serve_start(Pool *p)
 {
-	static const MBoxServeOps ops = { .request = serve_request };
+	static const MBoxServeOps ops = { .request = serve_request, .extend = serve_extend };
 	MBox *mb;
 	int r;
 
@@ -299,6 +320,14 @@ int fwd_serve(Domain *d, const FwdReq *req)
 
 	if (req->op <= 0 || req->op >= FWD_MAX)
 		return -EOPNOTSUPP;
+	if (req->op == FWD_EXTEND) {
+		if (!d->bd || !req->vol)
+			return -EINVAL;
+		spm_set_serving(true);
+		r = block_lv_grow(d, req->vol, req->num);
+		spm_set_serving(false);
+		return r;
+	}
 	if (req->op != FWD_MKDIR) {
 		img = req->img ? dom_image_lookup(d, req->img) : NULL;
 		if (!img)
@@ -356,6 +385,49 @@ int fwd_serve(Domain *d, const FwdReq *req)
 	return r;
 }
 
+/*
+ * A block domain's images live in memory until a volume names them: the
+ * SPM made or dropped one for us, this host does the same in its memory.
+ */
+static void mirror_block_image(Domain *d, const FwdReq *req)
+{
+	g_mutex_lock(&d->op_lock);
+	if (req->op == FWD_MKDIR) {
+		(void)d->ops->image_create(d, req->img, d->st->opt.uid, d->st->opt.gid);
+		g_rw_lock_writer_lock(&d->lock);
+		if (!model_find_image_locked(d, req->img))
+			model_add_image_locked(d, model_image_new(d, req->img));
+		g_rw_lock_writer_unlock(&d->lock);
+	} else {
+		(void)d->ops->image_remove(d, req->img);
+	}
+	g_mutex_unlock(&d->op_lock);
+}
+
+int fwd_extend(Domain *d, const char *vol, uint64_t size)
+{
+	MBox *mb = pool_mbox(d->pool);
+	int r;
+
+	if (!mb)
+		return -ETIMEDOUT;
+	if (uuid_is_valid(vol) && size % (1 << 20) == 0) {
+		r = mbox_extend(mb, d->uuid, vol, size >> 20, CALL_TIMEOUT_MS);
+		return r == -EREMOTEIO ? -ENOSPC : r;
+	}
+	{
+		g_autofree MdMboxRequest *m = g_new0(MdMboxRequest, 1);
+		g_autofree MdMboxReply *reply = g_new0(MdMboxReply, 1);
+
+		r = encode_request(d, &(FwdReq){ .op = FWD_EXTEND, .vol = vol, .num = size }, m);
+		if (r == 0)
+			r = mbox_call(mb, m, reply, CALL_TIMEOUT_MS);
+		if (reply->state != MD_MBOX_REPLY_DONE && r < 0)
+			r = -ETIMEDOUT;
+	}
+	return r;
+}
+
 int fwd_call(Domain *d, const FwdReq *req)
 {
 	g_autofree MdMboxRequest *m = g_new0(MdMboxRequest, 1);
@@ -375,6 +447,8 @@ int fwd_call(Domain *d, const FwdReq *req)
 				  md_mbox_op_to_string(m->op));
 		r = -ETIMEDOUT;
 	}
+	if (r == 0 && d->bd && (req->op == FWD_MKDIR || req->op == FWD_RMDIR))
+		mirror_block_image(d, req);
 	(void)dom_reload(d);
 	return r;
 }

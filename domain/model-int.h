@@ -86,6 +86,7 @@ struct Domain {
 	bool iso;
 	bool master;
 	bool shadow;	/* reload.c's read-only copy: scans write nothing */
+	GHashTable *shadow_lvs; /* a shadow of a block domain: the LVs its scan found */
 
 	GMutex op_lock; /* serialises metadata changes */
 	GCond writers_gone; /* a write handle closed; waited on with op_lock */
@@ -202,6 +203,15 @@ int block_sync(Domain *d, bool datasync);
 int block_special_location(Domain *d, const char *lv, uint64_t off, uint64_t len,
 			   char **ret_path, uint64_t *ret_off);
 /*
+ * After a reload's scan of s (a shadow of d): d's LVs take what s found;
+ * LVs gone from the VG move to the kept list (open handles), maps grow.
+ */
+void block_reconcile(Domain *d, Domain *s);
+/* The SPM extends a thin volume's LV to size bytes for another host. */
+int block_lv_grow(Domain *d, const char *vol, uint64_t size);
+/* Whether an image of a block domain was made here (mkdir) and lives in memory. */
+bool block_image_in_memory(Domain *d, const char *img);
+/*
  * Journal replay of an LV extension cut off before its record was cleared:
  * zeroes the LV from old_size (what was served) to its end.
  */
@@ -316,6 +326,7 @@ typedef enum FwdOp {
 	FWD_LEGALITY,	  /* vol, num = MdLegality */
 	FWD_DESCRIPTION,  /* vol, text */
 	FWD_HEADER,	  /* vol: learn its qcow2 header from the bytes */
+	FWD_EXTEND,	  /* vol (thin, block): its LV to num bytes */
 	FWD_MAX,
 } FwdOp;
 
@@ -334,6 +345,12 @@ typedef struct FwdReq {
  * time (then nothing was done).  d is re-read before returning.
  */
 int fwd_call(Domain *d, const FwdReq *req);
+/*
+ * Asks the SPM to extend vol's LV to size bytes: oVirt's 64-byte xtnd
+ * message when the names are UUIDs (as VDSM hosts send), else ovstore's
+ * own request.  0 when the SPM says it is done.
+ */
+int fwd_extend(Domain *d, const char *vol, uint64_t size);
 /* The SPM's side: does req on domain d as if asked here. */
 int fwd_serve(Domain *d, const FwdReq *req);
 /* The mailbox server of the SPM: start (idempotent) and stop (idempotent). */

@@ -52,6 +52,8 @@ static Domain *shadow_new(Domain *d)
 
 static void shadow_free(Domain *s)
 {
+	if (s->shadow_lvs)
+		g_hash_table_unref(s->shadow_lvs);
 	g_hash_table_unref(s->images);
 	g_hash_table_unref(s->volumes);
 	g_mutex_clear(&s->op_lock);
@@ -82,7 +84,10 @@ static void reconcile_locked(Domain *d, Domain *s)
 	}
 	g_hash_table_iter_init(&it, d->images);
 	while (g_hash_table_iter_next(&it, &key, &value))
-		if (!g_hash_table_contains(s->images, key))
+		/* block domains: an image made by mkdir lives in memory until a
+		 * volume names it (behaviour.md), not on disk */
+		if (!g_hash_table_contains(s->images, key) &&
+		    !(d->bd && block_image_in_memory(d, key)))
 			g_ptr_array_add(gone_imgs, value);
 	for (guint i = 0; i < gone_vols->len; i++) {
 		Volume *v = gone_vols->pdata[i];
@@ -136,8 +141,6 @@ int dom_reload_locked(Domain *d)
 	Domain *s;
 	int r;
 
-	if (d->bd)
-		return 0; /* block domains: reloaded at the next mount (behaviour.md) */
 	s = shadow_new(d);
 	r = d->ops->scan(s);
 	if (r < 0) {
@@ -146,6 +149,8 @@ int dom_reload_locked(Domain *d)
 		return r;
 	}
 	g_rw_lock_writer_lock(&d->lock);
+	if (d->bd)
+		block_reconcile(d, s);
 	reconcile_locked(d, s);
 	g_rw_lock_writer_unlock(&d->lock);
 	shadow_free(s);
