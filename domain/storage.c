@@ -64,6 +64,7 @@ static void domain_free(gpointer p)
 	ov_close_fd(d->images_fd);
 	ov_close_fd(d->journal_fd);
 	blockdom_free(d->bd);
+	g_mutex_clear(&d->lease_lock);
 	g_mutex_clear(&d->op_lock);
 	g_cond_clear(&d->writers_gone);
 	g_rw_lock_clear(&d->lock);
@@ -114,6 +115,7 @@ static Domain *domain_new(Storage *st)
 	d->st = st;
 	d->dir_fd = d->images_fd = d->journal_fd = -1;
 	g_mutex_init(&d->op_lock);
+	g_mutex_init(&d->lease_lock);
 	g_cond_init(&d->writers_gone);
 	g_rw_lock_init(&d->lock);
 	d->images = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
@@ -157,13 +159,29 @@ static int domain_adopt_metadata(Domain *d, const char *name, int r, char **ret_
 	return 0;
 }
 
+/*
+ * Joins the domain's lockspace: sanlock, at the `ids` area (file: dom_md/ids;
+ * block: where the `ids` LV starts on its PV); local, a flock on that file
+ * or PV.
+ */
+static int domain_join(Domain *d)
+{
+	g_autofree char *path = NULL;
+	uint64_t off = 0;
+	int r;
+
+	r = d->ops->lease_area(d, DOM_LEASE_IDS, NULL, NULL, &path, &off);
+	if (r < 0)
+		return r;
+	return lease_join(d->st->leases, d->uuid, path, off);
+}
+
 /* Reads and checks one domain directory; joins its lockspace. */
 static int domain_probe(Storage *st, const char *dirpath, const char *name, Domain **ret,
 			char **ret_error)
 {
 	g_autoptr(Domain) d = domain_new(st);
 	g_autofree char *text = NULL;
-	g_autofree char *ids = NULL;
 	size_t len = 0;
 	int r;
 
@@ -188,8 +206,7 @@ static int domain_probe(Storage *st, const char *dirpath, const char *name, Doma
 		*ret_error = g_strdup_printf("opening images: %s", g_strerror(-r));
 		return r;
 	}
-	ids = g_build_filename(dirpath, "dom_md", "ids", NULL);
-	r = lease_join(st->leases, d->uuid, ids, 0);
+	r = domain_join(d);
 	if (r < 0)
 		return r; /* fatal: reported by the caller */
 	r = open_journal(d);
@@ -231,8 +248,7 @@ static int domain_probe_block(Storage *st, const char *vg, GPtrArray *devs, Doma
 	r = domain_adopt_metadata(d, vg, block_domain_load(d, &d->kv), ret_error);
 	if (r < 0)
 		return r;
-	/* local leases: the flock is taken on the first PV */
-	r = lease_join(st->leases, d->uuid, devs->pdata[0], 0);
+	r = domain_join(d);
 	if (r < 0)
 		return r;
 	*ret = g_steal_pointer(&d);
@@ -368,7 +384,10 @@ static void spm_update_master(Pool *p)
 		return;
 	kv = md_kv_copy(m->kv);
 	md_kv_set_int(kv, "POOL_SPM_ID", lease_host_id(p->st->leases));
-	md_kv_set_int(kv, "POOL_SPM_LVER", m->info->spm_lver + 1);
+	/* the SPM resource's lease version; never lower than the last + 1 (the
+	 * local lease has no versions, and oVirt's disk backend counts by one) */
+	md_kv_set_int(kv, "POOL_SPM_LVER",
+		      MAX((int64_t)p->spm_lver, m->info->spm_lver + 1));
 	/* A domain that joined but crashed before the master listed it. */
 	doms = g_new0(MdPoolDomain, m->info->n_pool_domains + p->domains->len);
 	for (size_t i = 0; i < m->info->n_pool_domains; i++)
@@ -478,21 +497,55 @@ static int scan_path(Storage *st, const char *path, GPtrArray *found)
 	return 0;
 }
 
+/*
+ * One try at the pool's SPM resource (`SDM` in the master's leases area).
+ * -EBUSY: another host holds it; -ENODEV: the master is not on this
+ * host's storage.
+ */
+static int spm_acquire(Pool *p, Domain *any)
+{
+	Domain *m = p->master;
+	g_autofree char *path = NULL;
+	uint64_t off = 0, lver = 0;
+	int r;
+
+	if (m) {
+		r = m->ops->lease_area(m, DOM_LEASE_SPM, NULL, NULL, &path, &off);
+		if (r < 0)
+			return r;
+	} else if (lease_kind(p->st->leases) == LEASE_KIND_SANLOCK) {
+		return -ENODEV;
+	}
+	r = lease_spm_acquire(p->st->leases, p->uuid, m ? m->uuid : any->uuid, path, off, &lver);
+	if (r == 0)
+		p->spm_lver = lver;
+	return r;
+}
+
 /* Takes the pools' SPM roles and activates newly found domains. */
 static int activate(Storage *st, GPtrArray *found)
 {
 	g_autoptr(GHashTable) pools = g_hash_table_new(NULL, NULL);
+	g_autoptr(GHashTable) tried = g_hash_table_new(NULL, NULL);
 
 	for (guint i = 0; i < found->len; i++) {
 		Domain *d = found->pdata[i];
 		int r;
 
-		if (!lease_is_spm(st->leases, d->pool->uuid)) {
-			r = lease_spm_acquire(st->leases, d->pool->uuid, d->uuid, NULL, 0, NULL);
-			if (r < 0)
+		if (!lease_is_spm(st->leases, d->pool->uuid) &&
+		    g_hash_table_add(tried, d->pool)) {
+			r = spm_acquire(d->pool, d);
+			if (r == -EBUSY || r == -ENODEV) {
+				/* not SPM for now (the election comes with the cluster) */
+				log_info("pool '%s': not SPM: %s", d->pool->uuid,
+					 r == -EBUSY ? "another host holds the SPM lease"
+						     : "its master domain is not on this storage");
+			} else if (r < 0) {
 				return log_error_errno(r, "pool '%s': taking the SPM role",
 						       d->pool->uuid);
-			g_hash_table_add(pools, d->pool);
+			} else {
+				g_hash_table_add(pools, d->pool);
+			}
 		}
 		r = domain_activate(d);
 		if (r < 0)
@@ -507,6 +560,17 @@ static int activate(Storage *st, GPtrArray *found)
 			spm_update_master(key);
 	}
 	return 0;
+}
+
+/*
+ * The lease manager's thread: this host can no longer renew its lease in a
+ * lockspace; its resources there (the SPM role, volume leases) are gone.
+ */
+static void lease_lost(const char *lockspace, void *opaque)
+{
+	(void)opaque;
+	log_error("domain '%s': this host lost its lease (storage not reachable in time); "
+		  "the SPM role and the volume leases there are given up", lockspace);
 }
 
 int storage_open(const StorageOptions *opt, Storage **ret)
@@ -526,6 +590,7 @@ int storage_open(const StorageOptions *opt, Storage **ret)
 	r = lease_manager_new(opt->lease, opt->host_id, opt->io_timeout, &st->leases);
 	if (r < 0)
 		return r;
+	lease_set_lost_callback(st->leases, lease_lost, st);
 	for (char **p = st->opt.paths; p && *p; p++) {
 		struct stat sb;
 
