@@ -150,9 +150,9 @@ static void report_open_error(const MountOptions *o, int r)
 			  g_getenv("SANLOCK_RUN_DIR") ? g_getenv("SANLOCK_RUN_DIR")
 						      : "/run/sanlock");
 		break;
-	case -EPROTONOSUPPORT:
-		log_error("mount: --lease sanlock is not supported yet (it comes with "
-			  "cluster support); use --lease local on a single host");
+	case -EADDRINUSE:
+		log_error("mount: host id %u is in use by another live host in a domain's "
+			  "lockspace; give each host its own --host-id", o->host_id);
 		break;
 	case -EBUSY:
 		log_error("mount: the storage is in use by another ovstore daemon");

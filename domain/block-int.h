@@ -40,6 +40,8 @@ typedef struct BlockDom {
 	LvIo *io;	/* LV bytes, by extent map (PV index: ctx's device order) */
 	GPtrArray *pvs; /* BlkPv of ctx's devices (pe_start, pe_count) */
 	ExtMap *md_map; /* the `metadata` LV */
+	ExtMap *ids_map;    /* the `ids` LV, read at first need (lock) */
+	ExtMap *leases_map; /* the `leases` LV, read at first need (lock) */
 	/* block.c's tables, protected by lock */
 	GMutex lock;
 	GMutex extend_lock; /* serialises LV extensions (block.c) */

@@ -1129,27 +1129,86 @@ static int block_md_remove(Domain *d, const char *img, const char *vol)
 	return 0; /* reference 6.3: the slot is free once no LV names it */
 }
 
-static int block_lease_create(Domain *d, const char *img, const char *vol)
+/* The map of a special LV that never moves (ids, leases): one lvs, then kept. */
+static int special_map(Domain *d, const char *name, ExtMap **cache, ExtMap **ret)
 {
-	BlockLv *lv = find_lv(d, vol);
-	g_autoptr(ExtMap) leases = NULL;
-	char res[LEASE_NAME_MAX + 1];
+	ExtMap *m = NULL;
+	int r;
+
+	g_mutex_lock(&d->bd->lock);
+	if (*cache)
+		m = blk_extmap_ref(*cache);
+	g_mutex_unlock(&d->bd->lock);
+	if (m) {
+		*ret = m;
+		return 0;
+	}
+	r = blockdom_map(d->bd, name, &m); /* an lvm run: no lock held */
+	if (r < 0)
+		return r;
+	g_mutex_lock(&d->bd->lock);
+	if (!*cache)
+		*cache = blk_extmap_ref(m);
+	g_mutex_unlock(&d->bd->lock);
+	*ret = m;
+	return 0;
+}
+
+/*
+ * A sanlock area on the PVs: sanlock gets the PV and the byte offset there
+ * (no device-mapper here, so no /dev/<vg>/<lv>).  An area is one alignment
+ * unit and must not straddle two segments.
+ */
+static int block_lease_area(Domain *d, DomLeaseArea area, const char *img, const char *vol,
+			    char **ret_path, uint64_t *ret_offset)
+{
+	g_autoptr(ExtMap) map = NULL;
+	BlockLv *lv;
 	ExtMapPiece p;
 	uint64_t off = 0;
 	int r;
 
 	(void)img;
-	if (!lv || !lv->has_slot)
-		return -ENOENT;
-	if ((r = md_block_lease_offset(lv->slot, d->alignment, &off)) < 0 ||
-	    (r = blockdom_map(d->bd, MD_BLOCK_LV_LEASES, &leases)) < 0 ||
-	    (r = blk_extmap_lookup(leases, off, d->alignment, &p)) < 0)
+	switch (area) {
+	case DOM_LEASE_IDS:
+		r = special_map(d, MD_BLOCK_LV_IDS, &d->bd->ids_map, &map);
+		break;
+	case DOM_LEASE_SPM:
+		off = d->alignment; /* slot 1 of leases; 0 is the legacy safelease */
+		r = special_map(d, MD_BLOCK_LV_LEASES, &d->bd->leases_map, &map);
+		break;
+	case DOM_LEASE_VOLUME:
+		lv = find_lv(d, vol);
+		if (!lv || !lv->has_slot)
+			return -ENOENT;
+		r = md_block_lease_offset(lv->slot, d->alignment, &off);
+		if (r == 0)
+			r = special_map(d, MD_BLOCK_LV_LEASES, &d->bd->leases_map, &map);
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (r < 0 || (r = blk_extmap_lookup(map, off, d->alignment, &p)) < 0)
 		return r;
 	if (p.len != d->alignment)
 		return -ERANGE;
+	*ret_path = g_strdup(blk_lvm_pv_path(d->bd->ctx, p.pv));
+	*ret_offset = p.offset;
+	return 0;
+}
+
+static int block_lease_create(Domain *d, const char *img, const char *vol)
+{
+	g_autofree char *path = NULL;
+	char res[LEASE_NAME_MAX + 1];
+	uint64_t off = 0;
+	int r;
+
+	r = block_lease_area(d, DOM_LEASE_VOLUME, img, vol, &path, &off);
+	if (r < 0)
+		return r;
 	lease_volume_resource_name(vol, res);
-	return lease_format_resource(blk_lvm_pv_path(d->bd->ctx, p.pv), p.offset, d->uuid, res,
-				     d->block_size, d->alignment);
+	return lease_format_resource(path, off, d->uuid, res, d->block_size, d->alignment);
 }
 
 int block_special_location(Domain *d, const char *lv, uint64_t off, uint64_t len,
@@ -1255,6 +1314,7 @@ const DomainBackend block_backend = {
 	.md_remove = block_md_remove,
 	.lease_create = block_lease_create,
 	.lease_remove = block_lease_remove,
+	.lease_area = block_lease_area,
 	.journal_read = block_journal_read,
 	.journal_write = block_journal_write,
 	.statfs = block_statfs,

@@ -22,6 +22,8 @@ void blockdom_free(BlockDom *bd)
 	if (bd->pvs)
 		g_ptr_array_unref(bd->pvs);
 	blk_extmap_unref(bd->md_map);
+	blk_extmap_unref(bd->ids_map);
+	blk_extmap_unref(bd->leases_map);
 	if (bd->lvs)
 		g_hash_table_unref(bd->lvs);
 	if (bd->images)

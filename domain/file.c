@@ -465,6 +465,38 @@ static int file_lease_create(Domain *d, const char *img, const char *vol)
 	return lease_format_resource(path, 0, d->uuid, res, d->block_size, d->alignment);
 }
 
+static int file_lease_area(Domain *d, DomLeaseArea area, const char *img, const char *vol,
+			   char **ret_path, uint64_t *ret_offset)
+{
+	g_autofree char *rel = NULL;
+	g_autofree char *fdlink = g_strdup_printf("/proc/self/fd/%d", d->dir_fd);
+	g_autofree char *dir = NULL;
+
+	/* sanlock opens the path itself, from its own working directory: an
+	 * absolute one, also when the storage was named relative to ours */
+	dir = g_file_read_link(fdlink, NULL);
+	if (!dir || !g_path_is_absolute(dir))
+		return -ENOENT;
+	switch (area) {
+	case DOM_LEASE_IDS:
+		*ret_path = g_build_filename(dir, "dom_md", "ids", NULL);
+		*ret_offset = 0;
+		return 0;
+	case DOM_LEASE_SPM:
+		/* slot 1 of dom_md/leases; slot 0 is the legacy safelease */
+		*ret_path = g_build_filename(dir, "dom_md", "leases", NULL);
+		*ret_offset = d->alignment;
+		return 0;
+	case DOM_LEASE_VOLUME:
+		rel = vol_path(img, vol, LEASE_SUFFIX);
+		*ret_path = g_build_filename(dir, "images", rel, NULL);
+		*ret_offset = 0;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
 static int file_lease_remove(Domain *d, const char *img, const char *vol)
 {
 	g_autofree char *rel = vol_path(img, vol, LEASE_SUFFIX);
@@ -545,6 +577,7 @@ const DomainBackend file_backend = {
 	.md_remove = file_md_remove,
 	.lease_create = file_lease_create,
 	.lease_remove = file_lease_remove,
+	.lease_area = file_lease_area,
 	.journal_read = file_journal_read,
 	.journal_write = file_journal_write,
 	.statfs = file_statfs,

@@ -199,6 +199,72 @@ int qcow2_read_header(int fd, void **ret_buf, size_t *ret_len, MdQcow2Header *re
 	return 0;
 }
 
+/*
+ * Volume leases (CONTRACT: a volume open for write on one host cannot be
+ * opened for write on another).  The first write handle of a volume on this
+ * host takes its sanlock resource, the last one to close gives it back;
+ * another host holding it makes the open fail with EBUSY.  The lease is
+ * taken before the op lock, never under it (STYLE.md 4: no lock across a
+ * sanlock call), and only where an open for write can succeed: a leaf that
+ * is not corrupt (the checks under the op lock still decide).  ISO files
+ * have no lease; --lease local has none to take.
+ */
+static int vol_lease_get(Volume *vol, bool *ret_took)
+{
+	Domain *d = vol->dom;
+	LeaseManager *leases = d->st->leases;
+	g_autofree char *img = NULL;
+	g_autofree char *name = NULL;
+	g_autofree char *path = NULL;
+	char res[LEASE_NAME_MAX + 1];
+	uint64_t off = 0;
+	bool eligible;
+	int r = 0;
+
+	*ret_took = false;
+	if (lease_kind(leases) != LEASE_KIND_SANLOCK)
+		return 0;
+	g_rw_lock_reader_lock(&d->lock);
+	eligible = !vol->dead && !vol->plain && !vol->corrupt &&
+		   vol->md.role == MD_VOL_ROLE_LEAF;
+	if (eligible) {
+		Image *home = model_home_image_locked(vol);
+
+		img = g_strdup(home ? home->name : vol->md.image);
+		name = g_strdup(vol->name);
+	}
+	g_rw_lock_reader_unlock(&d->lock);
+	if (!eligible)
+		return 0;
+	g_mutex_lock(&d->lease_lock);
+	if (vol->lease_users == 0) {
+		r = d->ops->lease_area(d, DOM_LEASE_VOLUME, img, name, &path, &off);
+		if (r == 0) {
+			lease_volume_resource_name(name, res);
+			r = lease_acquire(leases, d->uuid, res, path, off, &vol->lease);
+		}
+	}
+	if (r == 0) {
+		vol->lease_users++;
+		*ret_took = true;
+	}
+	g_mutex_unlock(&d->lease_lock);
+	if (r < 0)
+		log_debug(LOG_CLASS_DOMAIN, "domain '%s' volume '%s': taking its lease: %s",
+			  d->uuid, name, g_strerror(-r));
+	return r;
+}
+
+static void vol_lease_put(Volume *vol)
+{
+	Domain *d = vol->dom;
+
+	g_mutex_lock(&d->lease_lock);
+	if (--vol->lease_users == 0)
+		g_clear_pointer(&vol->lease, lease_release);
+	g_mutex_unlock(&d->lease_lock);
+}
+
 int vol_open(Volume *vol, int flags, VolHandle **ret)
 {
 	Domain *d = vol->dom;
@@ -209,9 +275,15 @@ int vol_open(Volume *vol, int flags, VolHandle **ret)
 	bool learn = false;
 	VolHandle *h;
 	BlockLv *lv = NULL;
+	bool leased = false;
 	int fd;
 	int r = 0;
 
+	if (write) {
+		r = vol_lease_get(vol, &leased);
+		if (r < 0)
+			return r; /* CONTRACT: EBUSY when open for write on another host */
+	}
 	g_mutex_lock(&d->op_lock);
 	if (vol->dead) {
 		r = -ENOENT;
@@ -222,6 +294,8 @@ int vol_open(Volume *vol, int flags, VolHandle **ret)
 	}
 	if (r < 0) {
 		g_mutex_unlock(&d->op_lock);
+		if (leased)
+			vol_lease_put(vol);
 		return r;
 	}
 	img = g_strdup(model_home_image_locked(vol) ? model_home_image_locked(vol)->name
@@ -238,8 +312,11 @@ int vol_open(Volume *vol, int flags, VolHandle **ret)
 	learn = (fd >= 0 || lv) && write && !vol->plain && vol->md.format == MD_VOL_FORMAT_COW &&
 		g_atomic_int_get(&vol->cluster_size) == 0;
 	g_mutex_unlock(&d->op_lock);
-	if (fd < 0 && !lv)
+	if (fd < 0 && !lv) {
+		if (leased)
+			vol_lease_put(vol);
 		return fd;
+	}
 
 	if (learn) {
 		/* Writes below the first cluster end are header writes. */
@@ -254,6 +331,7 @@ int vol_open(Volume *vol, int flags, VolHandle **ret)
 	h->lv = lv;
 	h->flags = oflags;
 	h->write = write;
+	h->leased = leased;
 	*ret = h;
 	return 0;
 }
@@ -292,6 +370,8 @@ void vh_close(VolHandle *h)
 		g_mutex_unlock(&d->op_lock);
 	}
 	ov_close_fd(h->fd);
+	if (h->leased)
+		vol_lease_put(vol); /* after the fd: no write of ours follows the release */
 	vol_unref(vol);
 	g_free(h);
 }

@@ -89,6 +89,12 @@ struct Domain {
 	GHashTable *shadow_lvs; /* a shadow of a block domain: the LVs its scan found */
 
 	GMutex op_lock; /* serialises metadata changes */
+	/*
+	 * Serialises taking and giving back the volume leases of the domain
+	 * (Volume.lease); held across the lease manager's call, so never
+	 * taken with op_lock or lock held, and guarding nothing else.
+	 */
+	GMutex lease_lock;
 	GCond writers_gone; /* a write handle closed; waited on with op_lock */
 	GRWLock lock;	/* protects everything below */
 	MdKv *kv;
@@ -124,6 +130,8 @@ struct Volume {
 	gint n_flushed;	   /* of those, flushed (closing) and not written since */
 	gint cluster_size; /* qcow2 cluster size, 0 unknown; atomic */
 	bool emptied;	   /* truncated to 0 since the last header check; op_lock */
+	LeaseHold *lease;  /* its volume lease while open for write; dom->lease_lock */
+	guint lease_users; /* handles counting on lease; dom->lease_lock */
 };
 
 struct VolHandle {
@@ -133,8 +141,17 @@ struct VolHandle {
 	int flags;
 	bool write;
 	bool unwatched; /* writes go around the daemon (passthrough) */
+	bool leased;	/* counted in vol->lease_users */
 	gint flushed;	/* 1 after a flush, 0 again at a write; counted in n_flushed */
 };
+
+/* The sanlock areas of a domain (reference section 9.1). */
+typedef enum DomLeaseArea {
+	DOM_LEASE_IDS,	  /* the lockspace: delta leases */
+	DOM_LEASE_SPM,	  /* the pool's SPM resource `SDM` (on the master) */
+	DOM_LEASE_VOLUME, /* a volume's lease */
+	DOM_LEASE_MAX,
+} DomLeaseArea;
 
 /*
  * What a storage backend does to the bytes on disk; the generic code in
@@ -170,6 +187,10 @@ struct DomainBackend {
 	int (*md_remove)(Domain *d, const char *img, const char *vol);
 	int (*lease_create)(Domain *d, const char *img, const char *vol);
 	int (*lease_remove)(Domain *d, const char *img, const char *vol);
+	/* Where a sanlock area is: a file or device and a byte offset in it
+	 * (img and vol only for DOM_LEASE_VOLUME). */
+	int (*lease_area)(Domain *d, DomLeaseArea area, const char *img, const char *vol,
+			  char **ret_path, uint64_t *ret_offset);
 	int (*journal_read)(Domain *d, unsigned slot, void *buf);
 	int (*journal_write)(Domain *d, unsigned slot, const void *buf);
 	int (*statfs)(Domain *d, struct statvfs *ret);

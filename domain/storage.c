@@ -64,6 +64,7 @@ static void domain_free(gpointer p)
 	ov_close_fd(d->images_fd);
 	ov_close_fd(d->journal_fd);
 	blockdom_free(d->bd);
+	g_mutex_clear(&d->lease_lock);
 	g_mutex_clear(&d->op_lock);
 	g_mutex_clear(&d->jrnl_lock);
 	g_cond_clear(&d->writers_gone);
@@ -118,6 +119,7 @@ static Domain *domain_new(Storage *st)
 	d->dir_fd = d->images_fd = d->journal_fd = -1;
 	g_mutex_init(&d->op_lock);
 	g_mutex_init(&d->jrnl_lock);
+	g_mutex_init(&d->lease_lock);
 	g_cond_init(&d->writers_gone);
 	g_rw_lock_init(&d->lock);
 	d->images = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
@@ -161,13 +163,29 @@ static int domain_adopt_metadata(Domain *d, const char *name, int r, char **ret_
 	return 0;
 }
 
+/*
+ * Joins the domain's lockspace: sanlock, at the `ids` area (file: dom_md/ids;
+ * block: where the `ids` LV starts on its PV); local, a flock on that file
+ * or PV.
+ */
+static int domain_join(Domain *d)
+{
+	g_autofree char *path = NULL;
+	uint64_t off = 0;
+	int r;
+
+	r = d->ops->lease_area(d, DOM_LEASE_IDS, NULL, NULL, &path, &off);
+	if (r < 0)
+		return r;
+	return lease_join(d->st->leases, d->uuid, path, off);
+}
+
 /* Reads and checks one domain directory; joins its lockspace. */
 static int domain_probe(Storage *st, const char *dirpath, const char *name, Domain **ret,
 			char **ret_error)
 {
 	g_autoptr(Domain) d = domain_new(st);
 	g_autofree char *text = NULL;
-	g_autofree char *ids = NULL;
 	size_t len = 0;
 	int r;
 
@@ -192,8 +210,7 @@ static int domain_probe(Storage *st, const char *dirpath, const char *name, Doma
 		*ret_error = g_strdup_printf("opening images: %s", g_strerror(-r));
 		return r;
 	}
-	ids = g_build_filename(dirpath, "dom_md", "ids", NULL);
-	r = lease_join(st->leases, d->uuid, ids, 0);
+	r = domain_join(d);
 	if (r < 0)
 		return r; /* fatal: reported by the caller */
 	r = open_journal(d);
@@ -235,8 +252,7 @@ static int domain_probe_block(Storage *st, const char *vg, GPtrArray *devs, Doma
 	r = domain_adopt_metadata(d, vg, block_domain_load(d, &d->kv), ret_error);
 	if (r < 0)
 		return r;
-	/* local leases: the flock is taken on the first PV */
-	r = lease_join(st->leases, d->uuid, devs->pdata[0], 0);
+	r = domain_join(d);
 	if (r < 0)
 		return r;
 	*ret = g_steal_pointer(&d);
@@ -376,7 +392,9 @@ void spm_update_master(Pool *p, uint64_t lver)
 		return;
 	kv = md_kv_copy(m->kv);
 	md_kv_set_int(kv, "POOL_SPM_ID", lease_host_id(p->st->leases));
-	md_kv_set_int(kv, "POOL_SPM_LVER", lver ? (int64_t)lver : m->info->spm_lver + 1);
+	/* the SPM resource's lease version; never lower than the last + 1 (the
+	 * local lease has no versions, and oVirt's disk backend counts by one) */
+	md_kv_set_int(kv, "POOL_SPM_LVER", MAX((int64_t)lver, m->info->spm_lver + 1));
 	/* A domain that joined but crashed before the master listed it. */
 	doms = g_new0(MdPoolDomain, m->info->n_pool_domains + p->domains->len);
 	for (size_t i = 0; i < m->info->n_pool_domains; i++)
@@ -528,12 +546,7 @@ static int activate(Storage *st, GPtrArray *found)
 
 int spm_lease_location(Domain *m, char **ret_path, uint64_t *ret_off)
 {
-	if (m->bd)
-		return block_special_location(m, MD_BLOCK_LV_LEASES, m->alignment, m->alignment,
-					      ret_path, ret_off);
-	*ret_path = g_build_filename(m->dir, "dom_md", "leases", NULL);
-	*ret_off = m->alignment;
-	return 0;
+	return m->ops->lease_area(m, DOM_LEASE_SPM, NULL, NULL, ret_path, ret_off);
 }
 
 int dom_reload_md(Domain *d)
@@ -564,6 +577,17 @@ int dom_reload_md(Domain *d)
 	return 0;
 }
 
+/*
+ * The lease manager's thread: this host can no longer renew its lease in a
+ * lockspace; its resources there (the SPM role, volume leases) are gone.
+ */
+static void lease_lost(const char *lockspace, void *opaque)
+{
+	(void)opaque;
+	log_error("domain '%s': this host lost its lease (storage not reachable in time); "
+		  "the SPM role and the volume leases there are given up", lockspace);
+}
+
 int storage_open(const StorageOptions *opt, Storage **ret)
 {
 	g_autoptr(Storage) st = g_new0(Storage, 1);
@@ -583,6 +607,7 @@ int storage_open(const StorageOptions *opt, Storage **ret)
 	r = lease_manager_new(opt->lease, opt->host_id, opt->io_timeout, &st->leases);
 	if (r < 0)
 		return r;
+	lease_set_lost_callback(st->leases, lease_lost, st);
 	for (char **p = st->opt.paths; p && *p; p++) {
 		struct stat sb;
 

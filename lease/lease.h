@@ -5,15 +5,35 @@
  *            domain's dom_md/ids (what oVirt's LOCALFS domains do), so a
  *            second daemon on the same storage is refused; this host is
  *            always SPM; volume leases are no-ops.
- *   sanlock  the sanlock daemon (lockspaces, the SPM resource, volume
- *            leases).  Not available yet: opening it fails with a clear
- *            reason (no daemon answering, or not implemented).
+ *   sanlock  the sanlock daemon found the usual way (SANLOCK_RUN_DIR
+ *            honoured), through libsanlock: a lockspace per domain
+ *            (add_lockspace with the manager's io_timeout; the one on disk
+ *            rules), the pool's SPM resource `SDM` and the volume leases as
+ *            paxos resources.  One registered connection per lockspace,
+ *            serialised by its own mutex (lease.c has the why).
  *
  * Calling sequence:
  *   lease_manager_new(kind, host_id, io_timeout) -> LeaseManager
- *   lease_join(m, lockspace, ids_path)           per domain, before use
+ *   lease_set_lost_callback(m, fn, opaque)       before anything is taken
+ *   lease_join(m, lockspace, path, offset)       per domain, before use
  *   lease_spm_acquire(m, ...) / lease_is_spm(m)  pool role
+ *   lease_spm_check(m, pool)                     before each metadata write
+ *   lease_acquire() / lease_release()            volume leases
  *   lease_manager_free(m)                        leaves everything
+ *
+ * Lease loss (sanlock).  When this host cannot renew its host id in a
+ * lockspace (8 io_timeouts without a successful renewal, or a delta lease
+ * that is not ours any more), sanlock ends every lease holder in that
+ * lockspace.  This process tells sanlock, per connection, a killpath:
+ * kill(1) sending it a real-time signal whose value names the lockspace,
+ * instead of being killed.  A monitor thread then closes that lockspace's
+ * connection (the daemon releases everything held through it), forgets the
+ * pools whose SPM resource was there (lease_is_spm() false,
+ * lease_spm_check() -ENOLCK), makes the holds there no-ops, and calls the
+ * lost callback; the process, and its FUSE mount, stay up.  The lockspace
+ * counts as not joined until lease_join() is called again.  The daemon
+ * closing a connection (sanlock stopped or crashed) is the same loss.  Only
+ * one sanlock manager may exist in a process at a time (-EALREADY).
  *
  * Formatting sanlock areas on disk (domain create) needs no daemon and is
  * done with sanlock's direct API: lease_format_lockspace(),
@@ -40,8 +60,10 @@ int lease_kind_from_string(const char *s, LeaseKind *ret);
 const char *lease_kind_to_string(LeaseKind k);
 
 /*
- * -EHOSTUNREACH when kind is sanlock and no sanlock daemon answers,
- * -EPROTONOSUPPORT when sanlock is reachable but not supported yet.
+ * sanlock: registers with the daemon; -EHOSTUNREACH when none answers,
+ * -ENOENT without kill(1) for the killpath, -EALREADY when this process has
+ * a sanlock manager already.  The calling thread (and the threads it makes
+ * from then on) block the killpath's signal: only the monitor takes it.
  */
 int lease_manager_new(LeaseKind kind, unsigned host_id, unsigned io_timeout,
 		      LeaseManager **ret);
@@ -53,18 +75,24 @@ LeaseKind lease_kind(const LeaseManager *m);
 
 /*
  * Joins the lockspace of a domain, whose delta leases (the `ids` area) are
- * at offset of path, and waits until this host holds its host id (sanlock:
- * add_lockspace with the manager's io_timeout; seconds).  local: an
- * exclusive flock on path; -EBUSY when another daemon holds it.
+ * at offset of path (absolute: the sanlock daemon opens it), and waits
+ * until this host holds its host id (sanlock: add_lockspace with the
+ * manager's io_timeout; about 3 io_timeouts, 21 s at the default 10; a
+ * lockspace the daemon has joined already is fine; -EADDRINUSE when a live
+ * host uses our host id).  local: an exclusive flock on path; -EBUSY when
+ * another daemon holds it.
  */
 int lease_join(LeaseManager *m, const char *lockspace, const char *path, uint64_t offset);
 
 /*
  * Tries once, without waiting for a live holder, to take the pool's SPM
- * resource (`SDM` in lockspace, at offset of path).  0: taken, *ret_lver
- * (may be NULL) is the resource's new lease version; -EBUSY: another live
- * host holds it; other -errno on failure.  local: always taken, lver 0
- * (no version kept).
+ * resource (`SDM` in lockspace, at offset of path).  0: taken (or held
+ * already), *ret_lver (may be NULL) is the resource's lease version;
+ * -EBUSY: another host holds it and is alive, or may be (its lease is
+ * valid until its host id is dead: 8 io_timeouts + 60 s after its last
+ * renewal); -ENOLCK: lockspace not joined; other -errno on failure.
+ * local: always taken, lver 0 (no version kept:
+ * the pool metadata counts).
  */
 int lease_spm_acquire(LeaseManager *m, const char *pool_uuid, const char *lockspace,
 		      const char *path, uint64_t offset, uint64_t *ret_lver);
@@ -88,8 +116,12 @@ void lease_set_lost_callback(LeaseManager *m, LeaseLostFn fn, void *opaque);
 
 /*
  * An exclusive resource held by this process (a volume lease), released by
- * lease_release() or by the process's death.  -EBUSY when a live host
- * holds it.  local: always granted (no cluster safety).
+ * lease_release() or by the process's death (the sanlock daemon releases
+ * what a dead client held at once).  One try, as lease_spm_acquire():
+ * -EBUSY when another host holds it; -ENOLCK when the lockspace is not
+ * joined (or was lost).  local: always granted (no cluster safety).  A
+ * hold whose lockspace was lost is released already: lease_release() only
+ * frees it.
  */
 typedef struct LeaseHold LeaseHold;
 int lease_acquire(LeaseManager *m, const char *lockspace, const char *name,

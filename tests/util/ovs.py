@@ -235,7 +235,7 @@ class Mount:
     """One mount point served by `ovstore mount -f`, restartable."""
 
     def __init__(self, workdir, storages, name="mnt", opts=(), host_id=None, lease="local",
-                 args=()):
+                 args=(), daemon_env=None):
         self.workdir = os.fspath(workdir)
         self.name = name
         self.path = os.path.join(self.workdir, name)
@@ -245,6 +245,8 @@ class Mount:
         self.host_id = host_id
         self.lease = lease
         self.args = list(args)
+        # environment of every start (e.g. the SANLOCK_RUN_DIR of a simulated host)
+        self.daemon_env = dict(daemon_env or {})
         self.proc = None
         self.logs = []
         self.allowed = []
@@ -287,7 +289,8 @@ class Mount:
         out = os.path.join(self.workdir, f"{self.name}.daemon{self.runs}.stdout")
         self.logs.append(log)
         with open(log, "w") as ferr, open(out, "w") as fout:
-            self.proc = spawn(self.command(), base_env(env), fout, ferr, self.workdir)
+            self.proc = spawn(self.command(), base_env({**self.daemon_env, **(env or {})}),
+                              fout, ferr, self.workdir)
         deadline = time.monotonic() + DEADLINE
         while True:
             rc = self.proc.poll()
