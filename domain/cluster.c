@@ -167,6 +167,8 @@ static void cluster_tick(Pool *p, gint64 now)
 	if (lease_is_spm(st->leases, p->uuid)) {
 		if (lease_spm_check(st->leases, p->uuid) < 0)
 			spm_lost(p);
+		else
+			spm_publish_changes(p);
 		return;
 	}
 	spm_serve_stop(p); /* no-op unless the role went away */

@@ -195,6 +195,7 @@ static int file_scan(Domain *d)
 	dir = fdopendir(dup(d->images_fd));
 	if (!dir)
 		return ov_errno();
+	rewinddir(dir); /* the dup shares the position an earlier scan left at the end */
 	while ((de = readdir(dir))) {
 		if (de->d_name[0] == '.')
 			continue;

@@ -199,6 +199,26 @@ static int serve_extend(unsigned host_id, const MdMboxExtend *x, void *opaque)
 	return r;
 }
 
+void spm_publish_changes(Pool *p)
+{
+	g_autoptr(GPtrArray) doms = pool_domains(p);
+
+	g_mutex_lock(&p->server_lock);
+	for (guint i = 0; i < doms->len; i++) {
+		Domain *d = doms->pdata[i];
+
+		if (p->serving && g_atomic_int_compare_and_exchange(&d->changed, 1, 0)) {
+			int r = mbox_publish_change(p->mbox, d->uuid, "");
+
+			if (r < 0) {
+				g_atomic_int_set(&d->changed, 1); /* next time */
+				log_warning_errno(r, "pool '%s': publishing a change", p->uuid);
+			}
+		}
+	}
+	g_mutex_unlock(&p->server_lock);
+}
+
 void spm_serve_start(Pool *p)
 {
 	static const MBoxServeOps ops = { .request = serve_request, .extend = serve_extend };
@@ -428,6 +448,33 @@ int fwd_extend(Domain *d, const char *vol, uint64_t size)
 	return r;
 }
 
+/*
+ * A rename asked here: the object this host's kernel knows moves to its new
+ * name before the re-read, so its inode stays valid (elsewhere a rename
+ * shows as a removal and an addition).
+ */
+static void mirror_rename(Domain *d, const FwdReq *req)
+{
+	const char *from = req->op == FWD_RENAME_IMG ? req->img : req->vol;
+	GHashTable *table = req->op == FWD_RENAME_IMG ? d->images : d->volumes;
+	gpointer key = NULL, obj = NULL;
+
+	g_mutex_lock(&d->op_lock);
+	g_rw_lock_writer_lock(&d->lock);
+	if (!g_hash_table_contains(table, req->to) &&
+	    g_hash_table_lookup_extended(table, from, &key, &obj)) {
+		char **name = req->op == FWD_RENAME_IMG ? &((Image *)obj)->name
+							: &((Volume *)obj)->name;
+
+		g_hash_table_steal(table, from);
+		g_free(*name);
+		*name = g_strdup(req->to);
+		g_hash_table_insert(table, *name, obj);
+	}
+	g_rw_lock_writer_unlock(&d->lock);
+	g_mutex_unlock(&d->op_lock);
+}
+
 int fwd_call(Domain *d, const FwdReq *req)
 {
 	g_autofree MdMboxRequest *m = g_new0(MdMboxRequest, 1);
@@ -449,6 +496,8 @@ int fwd_call(Domain *d, const FwdReq *req)
 	}
 	if (r == 0 && d->bd && (req->op == FWD_MKDIR || req->op == FWD_RMDIR))
 		mirror_block_image(d, req);
+	if (r == 0 && (req->op == FWD_RENAME_IMG || req->op == FWD_RENAME_VOL))
+		mirror_rename(d, req);
 	(void)dom_reload(d);
 	return r;
 }

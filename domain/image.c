@@ -103,6 +103,7 @@ int dom_image_create(Domain *d, const char *name, Image **ret)
 	g_rw_lock_writer_lock(&d->lock);
 	model_add_image_locked(d, img);
 	g_rw_lock_writer_unlock(&d->lock);
+	dom_changed(d);
 	if (ret)
 		*ret = img_ref(img);
 out:
@@ -204,8 +205,10 @@ int img_remove(Image *img)
 		r = -EPERM;
 	else
 		r = d->ops->image_remove(d, img->name);
-	if (r == 0)
+	if (r == 0) {
 		img_forget_locked(d, img);
+		dom_changed(d);
+	}
 	g_mutex_unlock(&d->op_lock);
 	return r;
 }

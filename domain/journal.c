@@ -62,6 +62,7 @@ int jrnl_begin(Domain *d, MdJournalOp op, MdKv *args, int *ret_slot)
 		return r;
 	}
 	*ret_slot = slot;
+	dom_changed(d);
 	return 0;
 }
 
@@ -81,6 +82,7 @@ int jrnl_clear(Domain *d, int slot)
 	g_mutex_lock(&d->jrnl_lock);
 	d->jrnl_used &= ~(1ull << slot);
 	g_mutex_unlock(&d->jrnl_lock);
+	dom_changed(d);
 	return 0;
 }
 

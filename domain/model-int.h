@@ -87,6 +87,7 @@ struct Domain {
 	bool master;
 	bool shadow;	/* reload.c's read-only copy: scans write nothing */
 	GHashTable *shadow_lvs; /* a shadow of a block domain: the LVs its scan found */
+	gint changed;	/* the SPM changed metadata since it last told the others (atomic) */
 
 	GMutex op_lock; /* serialises metadata changes */
 	/*
@@ -314,6 +315,11 @@ int dom_reload(Domain *d);
  */
 int spm_guard(Domain *d);
 bool spm_serving(void);
+/* This host (SPM) changed d's metadata: the other hosts are told (cluster.c). */
+static inline void dom_changed(Domain *d)
+{
+	g_atomic_int_set(&d->changed, 1);
+}
 void spm_set_serving(bool on);
 /* One attempt at p's SPM lease; *ret_lver its version (0: not kept). */
 int spm_acquire(Pool *p, uint64_t *ret_lver);
@@ -377,6 +383,8 @@ int fwd_serve(Domain *d, const FwdReq *req);
 /* The mailbox server of the SPM: start (idempotent) and stop (idempotent). */
 void spm_serve_start(Pool *p);
 void spm_serve_stop(Pool *p);
+/* The SPM tells the other hosts which domains it changed (change log). */
+void spm_publish_changes(Pool *p);
 /* Stops serving and closes the pool's mailbox. */
 void spm_mailbox_close(Pool *p);
 /* A host that is not SPM re-reads what the SPM changed (called often). */

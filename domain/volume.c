@@ -179,6 +179,7 @@ int vol_write_md_locked(Volume *vol, MdVolume *md)
 	g_rw_lock_writer_lock(&d->lock);
 	vol->md = *md;
 	g_rw_lock_writer_unlock(&d->lock);
+	dom_changed(d);
 	return 0;
 }
 

@@ -166,7 +166,8 @@ def test_release_hands_over(cluster, storage, pool):
     ovs.xset(os.path.join(a.path, pool), "spm", "release")
     assert spm_mount([a, b]) is b
     wait_for(lambda: spm_of(a) == 2, "host 1 to name host 2 as SPM")
-    kv = ondisk.read_domain_metadata(dom.path)
+    kv, seal, _ = ondisk.read_domain_metadata(dom.path)
+    assert seal == ondisk.seal(kv)
     assert kv["POOL_SPM_ID"] == "2"
     [(_, _, _, _, lver, _)] = hosts[1].daemon.resources("SDM")
     assert kv["POOL_SPM_LVER"] == str(lver)
