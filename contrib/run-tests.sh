@@ -17,9 +17,11 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
+# sanlock: the daemons of test_sanlock.py; procps: kill(1), the daemon's
+# sanlock killpath
 PACKAGES=(libfuse3-dev fuse3 libdevmapper-dev lvm2 sanlock libsanlock-dev libaio-dev
 	liburing-dev libglib2.0-dev libjson-glib-dev python3-pytest qemu-utils
-	qemu-system-common fio attr cmake gcc clang pkg-config)
+	qemu-system-common fio attr cmake gcc clang pkg-config procps)
 
 die() {
 	echo "run-tests.sh: $*" >&2
