@@ -55,6 +55,7 @@ typedef struct BlockDom {
 	uint64_t n_extensions; /* writes that reached a threshold */
 	uint64_t n_waited;     /* of those, writes that had to wait */
 	GArray *waits_us;   /* gint64: how long writes waited for an extension (last 65536) */
+	GArray *remote_us;  /* gint64: extensions asked of another host's SPM, round trips */
 	guint waits_next;   /* ring position once full */
 	gint64 vg_read_at;  /* monotonic µs of the cached VG size/free below, 0: stale */
 	uint64_t vg_size;

@@ -677,11 +677,14 @@ static int block_vol_utimens(Domain *d, const char *img, const char *vol,
  * On a host that is not SPM: the SPM extends the LV (storage mailbox), this
  * host then reads the LV's new segments itself (a read-only lvs).
  */
+#define THIN_WAITS_KEPT 65536
+
 static int grow_remote(Domain *d, BlockLv *lv, uint64_t size)
 {
 	g_autoptr(ExtMap) old = NULL;
 	g_autoptr(BlkLv) blv = NULL;
 	g_autoptr(ExtMap) map = NULL;
+	gint64 t0;
 	int r = 0;
 
 	g_mutex_lock(&d->bd->extend_lock);
@@ -689,6 +692,7 @@ static int grow_remote(Domain *d, BlockLv *lv, uint64_t size)
 	if (size <= blk_extmap_size(old))
 		goto out;
 	size = (size + d->bd->extent_size - 1) / d->bd->extent_size * d->bd->extent_size;
+	t0 = g_get_monotonic_time();
 	r = fwd_extend(d, lv->name, size);
 	vg_stale(d);
 	if (r < 0)
@@ -701,6 +705,15 @@ static int grow_remote(Domain *d, BlockLv *lv, uint64_t size)
 		goto out;
 	}
 	blk_extmap_holder_set(lv->map, map);
+	{
+		/* the round trip: asked, extended by the SPM, new segments read */
+		gint64 us = g_get_monotonic_time() - t0;
+
+		g_mutex_lock(&d->bd->stats_lock);
+		if (d->bd->remote_us->len < THIN_WAITS_KEPT)
+			g_array_append_val(d->bd->remote_us, us);
+		g_mutex_unlock(&d->bd->stats_lock);
+	}
 out:
 	g_mutex_unlock(&d->bd->extend_lock);
 	return r;
@@ -950,8 +963,6 @@ static int thin_extend(Domain *d, BlockLv *lv, const ExtMap *m, uint64_t end)
 	return 1;
 }
 
-#define THIN_WAITS_KEPT 65536
-
 /*
  * A write reached an extension threshold (waited: it was past the LV end and
  * waited us microseconds; otherwise it queued the extension and went on).
@@ -978,10 +989,28 @@ static gint cmp_i64(gconstpointer a, gconstpointer b)
 	return x < y ? -1 : x > y;
 }
 
+/* PREFIX_p50_ms, _p99_ms, _max_ms of sorted microseconds (none when empty). */
+static void add_quantiles(JsonBuilder *b, GArray *us, const char *prefix)
+{
+	static const struct {
+		const char *name;
+		double q;
+	} qs[] = { { "p50", 0.50 }, { "p99", 0.99 }, { "max", 1.0 } };
+
+	for (size_t i = 0; us->len > 0 && i < G_N_ELEMENTS(qs); i++) {
+		guint k = (guint)(qs[i].q * (us->len - 1) + 0.5);
+		g_autofree char *name = g_strdup_printf("%s_%s_ms", prefix, qs[i].name);
+
+		json_builder_set_member_name(b, name);
+		json_builder_add_double_value(b, g_array_index(us, gint64, k) / 1000.0);
+	}
+}
+
 void block_status(Domain *d, JsonBuilder *b)
 {
 	BlockDom *bd = d->bd;
 	g_autoptr(GArray) w = NULL;
+	g_autoptr(GArray) rt = NULL;
 	guint n_lvs;
 	uint64_t n_ext, n_waited;
 
@@ -994,8 +1023,10 @@ void block_status(Domain *d, JsonBuilder *b)
 	n_ext = bd->n_extensions;
 	n_waited = bd->n_waited;
 	w = g_array_copy(bd->waits_us);
+	rt = g_array_copy(bd->remote_us);
 	g_mutex_unlock(&bd->stats_lock);
 	g_array_sort(w, cmp_i64);
+	g_array_sort(rt, cmp_i64);
 
 	json_builder_set_member_name(b, "lvs");
 	json_builder_add_int_value(b, n_lvs);
@@ -1005,19 +1036,11 @@ void block_status(Domain *d, JsonBuilder *b)
 	json_builder_add_int_value(b, (gint64)n_ext);
 	json_builder_set_member_name(b, "waited");
 	json_builder_add_int_value(b, (gint64)n_waited);
-	if (w->len > 0) {
-		static const struct {
-			const char *name;
-			double q;
-		} qs[] = { { "wait_p50_ms", 0.50 }, { "wait_p99_ms", 0.99 }, { "wait_max_ms", 1.0 } };
-
-		for (size_t i = 0; i < G_N_ELEMENTS(qs); i++) {
-			guint k = (guint)(qs[i].q * (w->len - 1) + 0.5);
-
-			json_builder_set_member_name(b, qs[i].name);
-			json_builder_add_double_value(b, g_array_index(w, gint64, k) / 1000.0);
-		}
-	}
+	add_quantiles(b, w, "wait");
+	/* extensions this host asked of the SPM (it is not SPM) */
+	json_builder_set_member_name(b, "remote");
+	json_builder_add_int_value(b, rt->len);
+	add_quantiles(b, rt, "remote");
 	json_builder_end_object(b);
 }
 
@@ -1353,6 +1376,14 @@ ssize_t block_lv_pread(Domain *d, BlockLv *lv, bool direct, void *buf, size_t le
 		return n;
 	clock_gettime(CLOCK_REALTIME, &lv->attrs.atime);
 	return (ssize_t)want;
+}
+
+ssize_t block_lv_read_head(Domain *d, BlockLv *lv, void *buf, size_t len)
+{
+	g_autoptr(ExtMap) m = blk_extmap_holder_get(lv->map);
+	size_t n = (size_t)MIN((uint64_t)len, blk_extmap_size(m));
+
+	return n ? blk_lvio_pread(d->bd->io, m, false, buf, n, 0) : 0;
 }
 
 ssize_t block_lv_pwrite(Domain *d, BlockLv *lv, bool direct, const void *buf, size_t len,

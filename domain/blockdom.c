@@ -35,6 +35,8 @@ void blockdom_free(BlockDom *bd)
 	g_mutex_clear(&bd->stats_lock);
 	if (bd->waits_us)
 		g_array_unref(bd->waits_us);
+	if (bd->remote_us)
+		g_array_unref(bd->remote_us);
 	blk_lvm_free(bd->ctx);
 	g_free(bd->vg);
 	g_free(bd->vg_uuid);
@@ -51,6 +53,7 @@ int blockdom_open(const char *const *paths, size_t n_paths, const char *vg, Bloc
 	g_mutex_init(&bd->extend_lock);
 	g_mutex_init(&bd->stats_lock);
 	bd->waits_us = g_array_new(FALSE, FALSE, sizeof(gint64));
+	bd->remote_us = g_array_new(FALSE, FALSE, sizeof(gint64));
 	r = blk_lvm_new(paths, n_paths, &bd->ctx);
 	if (r < 0)
 		return r;

@@ -121,12 +121,23 @@ void spm_begin(Pool *p, uint64_t lver, bool fresh)
 	spm_serve_start(p);
 }
 
+/*
+ * The lease manager could not confirm the SPM lease.  Lost for good (the
+ * manager dropped it): metadata changes go to the next SPM.  Otherwise (the
+ * sanlock daemon did not answer in time, say) the mailbox pauses until a
+ * later check confirms the lease; spm_guard() refuses writes meanwhile.
+ */
 static void spm_lost(Pool *p)
 {
-	log_error("pool '%s': this host lost the SPM lease; metadata changes go to the "
-		  "next SPM",
-		  p->uuid);
 	spm_serve_stop(p);
+	if (!lease_is_spm(p->st->leases, p->uuid))
+		log_error("pool '%s': this host lost the SPM lease; metadata changes go to the "
+			  "next SPM",
+			  p->uuid);
+	else
+		log_info("pool '%s': the SPM lease could not be confirmed; the mailbox waits "
+			 "for the next check",
+			 p->uuid);
 }
 
 int pool_spm_release(Pool *p)
@@ -165,10 +176,12 @@ static void cluster_tick(Pool *p, gint64 now)
 	Storage *st = p->st;
 
 	if (lease_is_spm(st->leases, p->uuid)) {
-		if (lease_spm_check(st->leases, p->uuid) < 0)
+		if (lease_spm_check(st->leases, p->uuid) < 0) {
 			spm_lost(p);
-		else
+		} else {
+			spm_serve_start(p); /* again after a check that failed */
 			spm_publish_changes(p);
+		}
 		return;
 	}
 	spm_serve_stop(p); /* no-op unless the role went away */

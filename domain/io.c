@@ -113,7 +113,7 @@ static ssize_t read_window(Domain *d, const char *img, const char *name, void *b
 	if (d->bd) {
 		BlockLv *lv = block_lv_lookup(d, name);
 
-		return lv ? block_lv_pread(d, lv, false, buf, HEADER_WINDOW, 0) : -ENOENT;
+		return lv ? block_lv_read_head(d, lv, buf, HEADER_WINDOW) : -ENOENT;
 	}
 	rfd = d->ops->vol_open(d, img, name, O_RDONLY);
 	if (rfd < 0)

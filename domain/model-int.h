@@ -214,6 +214,12 @@ ssize_t block_lv_pread(Domain *d, BlockLv *lv, bool direct, void *buf, size_t le
 ssize_t block_lv_pwrite(Domain *d, BlockLv *lv, bool direct, const void *buf, size_t len,
 			uint64_t off);
 int block_lv_zero(Domain *d, BlockLv *lv, uint64_t off, uint64_t len);
+/*
+ * The first len bytes of the LV as they are on the PVs, whatever size the
+ * volume shows (a raw volume's capacity may be 0 while another host has
+ * written a qcow2 header into it).
+ */
+ssize_t block_lv_read_head(Domain *d, BlockLv *lv, void *buf, size_t len);
 /* fallocate(2) modes 0, KEEP_SIZE (the LV grows), PUNCH_HOLE and ZERO_RANGE (zeroed). */
 int block_lv_fallocate(Domain *d, BlockLv *lv, int mode, uint64_t off, uint64_t len);
 int block_sync(Domain *d, bool datasync);

@@ -93,12 +93,14 @@ static void reconcile_locked(Domain *d, Domain *s)
 		Volume *v = gone_vols->pdata[i];
 
 		v->dead = true;
+		log_debug(LOG_CLASS_DOMAIN, "domain '%s': volume '%s' is gone", d->uuid, v->name);
 		g_hash_table_remove(d->volumes, v->name); /* drops the table's reference */
 	}
 	for (guint i = 0; i < gone_imgs->len; i++) {
 		Image *img = gone_imgs->pdata[i];
 
 		img->dead = true;
+		log_debug(LOG_CLASS_DOMAIN, "domain '%s': image '%s' is gone", d->uuid, img->name);
 		g_hash_table_remove(d->images, img->name);
 	}
 
@@ -138,14 +140,23 @@ static void reconcile_locked(Domain *d, Domain *s)
 
 int dom_reload_locked(Domain *d)
 {
-	Domain *s;
-	int r;
+	Domain *s = NULL;
+	int r = 0;
 
-	s = shadow_new(d);
-	r = d->ops->scan(s);
+	/* The SPM may be rewriting what is read (lvm metadata, a record):
+	 * a failed read is tried again. */
+	for (int i = 0; i < 3; i++) {
+		if (i)
+			g_usleep(20 * 1000);
+		s = shadow_new(d);
+		r = d->ops->scan(s);
+		if (r == 0)
+			break;
+		shadow_free(s);
+		s = NULL;
+	}
 	if (r < 0) {
 		log_warning_errno(r, "domain '%s': re-reading the images", d->uuid);
-		shadow_free(s);
 		return r;
 	}
 	g_rw_lock_writer_lock(&d->lock);

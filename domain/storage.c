@@ -557,9 +557,11 @@ int dom_reload_md(Domain *d)
 	size_t len = 0;
 	int r;
 
-	if (d->bd)
-		r = block_domain_load(d, &kv);
-	else {
+	if (d->bd) {
+		g_auto(GStrv) tags = NULL;
+
+		r = blockdom_read_kv(d->bd, &tags, &kv);
+	} else {
 		r = file_read_all(d->dir_fd, "dom_md/metadata", MD_KV_MAX_TEXT, &text, &len);
 		if (r == 0)
 			r = md_kv_decode(text, len, &kv);

@@ -17,9 +17,12 @@ import time
 
 import ondisk
 from cluster import IO_TIMEOUT, cluster, sanlock_daemons  # noqa: F401 (fixtures)
+from test_block import create_ok as block_create_ok
+from test_block import loops, lvs  # noqa: F401 (loops: fixture)
 from util import ovs
 
 MiB = ovs.MiB
+GiB = ovs.GiB
 
 
 def create_domain(storage, pool):
@@ -238,3 +241,39 @@ def test_no_answer_is_etimedout_and_nothing_done(cluster, storage, pool):
     # and the next change goes through
     os.mkdir(p(b, dom, "later"))
     assert os.path.isdir(dom.images("later"))
+
+
+# ------------------------------------------------------------ block domains
+
+def test_block_thin_writes_from_non_spm_host(loops, cluster, pool):
+    # loops first: its teardown must come after the mounts'
+    devs = loops(1)
+    sd = block_create_ok(pool, devs, "--io-timeout", str(IO_TIMEOUT))
+    hosts = cluster.hosts(2)
+    a = hosts[0].mount(devs, opts=["chunk_mb=128"])
+    b = hosts[1].mount(devs, opts=["chunk_mb=128"])
+    assert spm_mount([a, b]) is a
+    img = os.path.join(b.path, pool, sd, "img")
+    os.mkdir(img)                       # forwarded; kept in host 2's memory
+    vol = os.path.join(img, "thin")
+    ovs.qemu_img("create", "-f", "qcow2", vol, "3G")
+    assert ovs.xget(vol, "format") == "qcow2"
+    assert int(lvs(devs)["thin"]["lv_size"]) == 128 * MiB
+    # 2 GiB through host 2: every extension asked of host 1 by the mailbox
+    ovs.qemu_io(vol, "write -P 0x5a 0 1G", "write -P 0xa5 1G 1G", fmt="qcow2",
+                cache="none")
+    ovs.qemu_io(vol, "read -P 0x5a 0 1G", "read -P 0xa5 1G 1G", fmt="qcow2",
+                cache="none", readonly=True)
+    grown = int(lvs(devs)["thin"]["lv_size"])
+    assert 2 * GiB < grown <= 3 * GiB + 3 * GiB // 10 + 128 * MiB
+    [pb] = b.status()["pools"]
+    [db] = pb["domains"]
+    assert db["thin"]["remote"] > 0, db["thin"]
+    # host 1 (the SPM) reads the same bytes through its own, reloaded map
+    avol = os.path.join(a.path, pool, sd, "img", "thin")
+    wait_for(lambda: os.path.exists(avol), "host 1 to see the volume", timeout=5)
+    wait_for(lambda: os.stat(avol).st_size == grown, "host 1 to see the LV's size",
+             timeout=5)
+    ovs.qemu_io(avol, "read -P 0xa5 1G 1G", fmt="qcow2", cache="none", readonly=True)
+    # the writer's view agrees with lvs
+    assert os.stat(vol).st_size == grown
