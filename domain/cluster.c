@@ -31,7 +31,13 @@
 #include "common/banned.h"
 
 #define TICK_US (100 * 1000)
+/* Asking sanlock for the SPM lease: each second while it looks free on
+ * disk, else every ELECT_SLOW (a dead holder's lease looks held until
+ * sanlock finds its host dead: then the attempt succeeds). */
 #define ELECT_INTERVAL_US (1000 * 1000)
+#define ELECT_SLOW_US (5 * G_USEC_PER_SEC)
+/* The SPM confirms its lease with sanlock this often (and before writes). */
+#define CHECK_INTERVAL_US (1000 * 1000)
 #define RELEASE_BACKOFF_US (3 * G_USEC_PER_SEC)
 
 /* Set while a thread does work the SPM was asked for: never forwarded again. */
@@ -83,6 +89,19 @@ static void spm_recover(Pool *p)
 		if (r < 0)
 			log_warning_errno(r, "domain '%s': recovering as the new SPM", d->uuid);
 	}
+}
+
+/* Whether the SPM lease looks free on disk (on doubt: yes, ask sanlock). */
+static bool spm_looks_free(Pool *p)
+{
+	Domain *m = pool_master(p);
+	g_autofree char *path = NULL;
+	uint64_t off = 0;
+	bool free_ = true;
+
+	if (m && spm_lease_location(m, &path, &off) == 0)
+		(void)lease_resource_peek(path, off, &free_);
+	return free_;
 }
 
 bool dom_may_write(Domain *d)
@@ -176,11 +195,14 @@ static void cluster_tick(Pool *p, gint64 now)
 	Storage *st = p->st;
 
 	if (lease_is_spm(st->leases, p->uuid)) {
+		spm_publish_changes(p);
+		if (now - p->last_try < CHECK_INTERVAL_US)
+			return;
+		p->last_try = now;
 		if (lease_spm_check(st->leases, p->uuid) < 0) {
 			spm_lost(p);
 		} else {
 			spm_serve_start(p); /* again after a check that failed */
-			spm_publish_changes(p);
 		}
 		return;
 	}
@@ -188,6 +210,8 @@ static void cluster_tick(Pool *p, gint64 now)
 	spm_refresh(p, now);
 	if (now < __atomic_load_n(&p->backoff_until, __ATOMIC_RELAXED) ||
 	    now - p->last_try < ELECT_INTERVAL_US)
+		return;
+	if (now - p->last_try < ELECT_SLOW_US && !spm_looks_free(p))
 		return;
 	p->last_try = now;
 	{

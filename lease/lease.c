@@ -1040,3 +1040,34 @@ int lease_format_resource(const char *path, uint64_t offset, const char *lockspa
 		      (sector_size == 512 ? SANLK_RES_SECTOR512 : SANLK_RES_SECTOR4K);
 	return sanlock_rv_to_errno(sanlock_direct_write_resource(&u.res, 0, 0, 0));
 }
+
+int lease_resource_peek(const char *path, uint64_t offset, bool *ret_free)
+{
+	g_auto(OvFd) fd = -1;
+	void *buf = NULL;
+	uint32_t magic;
+	uint64_t timestamp;
+	ssize_t n;
+
+	fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (fd < 0)
+		return ov_errno();
+	if (posix_memalign(&buf, 4096, 4096) != 0)
+		return -ENOMEM;
+	n = pread(fd, buf, 4096, (off_t)offset);
+	if (n < 200) {
+		int r = n < 0 ? ov_errno() : -EIO;
+
+		free(buf);
+		return r;
+	}
+	/* reference 9.3: little-endian magic at 0, timestamp at 152 */
+	memcpy(&magic, buf, sizeof(magic));
+	memcpy(&timestamp, (char *)buf + 152, sizeof(timestamp));
+	free(buf);
+	magic = GUINT32_FROM_LE(magic);
+	if (magic != 0x06152010u)
+		return -EUCLEAN;
+	*ret_free = GUINT64_FROM_LE(timestamp) == 0;
+	return 0;
+}

@@ -129,6 +129,14 @@ int lease_acquire(LeaseManager *m, const char *lockspace, const char *name,
 void lease_release(LeaseHold *h);
 
 /*
+ * Reads the leader record of the paxos resource at offset of path straight
+ * from the storage (no daemon): *ret_free is true when nobody holds it
+ * (timestamp 0, as sanlock leaves a released resource).  -EUCLEAN when
+ * the sector is not a resource leader.  A hint for when to ask sanlock.
+ */
+int lease_resource_peek(const char *path, uint64_t offset, bool *ret_free);
+
+/*
  * The sanlock resource name of a volume: the name itself when it fits,
  * else its first 8 bytes, '-' and 39 hex digits of its SHA-1.
  */
