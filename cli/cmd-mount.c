@@ -216,6 +216,10 @@ int cmd_mount(int argc, char **argv)
 		log_error("mount: cannot daemonize");
 		return 1;
 	}
+	if (!o.foreground && (r = storage_forked(st)) < 0) {
+		log_error_errno(r, "mount: restarting the lease watcher after daemonizing");
+		return 1;
+	}
 	r = fs_run(fs);
 	g_clear_pointer(&fs, fs_free);
 	g_clear_pointer(&st, storage_free);

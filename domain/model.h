@@ -66,6 +66,8 @@ typedef struct StorageOptions {
 int storage_open(const StorageOptions *opt, Storage **ret);
 void storage_free(Storage *st);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Storage, storage_free)
+/* In the child a daemonizing fork() left (the leases' watcher thread did not survive). */
+int storage_forked(Storage *st);
 
 /* Looks for domains that appeared since the last scan (rate-limited). */
 void storage_rescan(Storage *st);

@@ -631,6 +631,11 @@ int storage_open(const StorageOptions *opt, Storage **ret)
 	return 0;
 }
 
+int storage_forked(Storage *st)
+{
+	return lease_manager_forked(st->leases);
+}
+
 void storage_rescan(Storage *st)
 {
 	g_autoptr(GPtrArray) found = g_ptr_array_new();

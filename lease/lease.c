@@ -31,11 +31,14 @@
  *
  * sanlock, fork.  `ovstore mount` without -f daemonizes after the storage
  * is open, so after leases were taken.  Connections survive a fork, the
- * monitor thread does not: a pthread_atfork() child handler starts a new
- * one, which first points every killpath at the new pid.  (The daemon's
- * last resort, SIGKILL, still names the pid that registered; it is used
- * only when this process did not give up a lost lockspace in the grace
- * period.)
+ * monitor thread does not: the daemonized child calls
+ * lease_manager_forked(), which starts a new one that first points every
+ * killpath at the new pid.  (Not a pthread_atfork() handler: that would
+ * also run in the children lvm is spawned from, which share our
+ * connections; a killpath sent from one of them interleaves with our own
+ * commands on the same socket.)  The daemon's last resort, SIGKILL, still
+ * names the pid that registered; it is used only when this process did not
+ * give up a lost lockspace in the grace period.
  */
 #include "lease/lease.h"
 
@@ -420,15 +423,6 @@ static int monitor_start(LeaseManager *m)
 	return r;
 }
 
-static void atfork_child(void)
-{
-	/* only this thread survived the fork; the_manager's monitor did not */
-	if (the_manager && the_manager->monitor_running) {
-		the_manager->monitor_running = false;
-		(void)monitor_start(the_manager);
-	}
-}
-
 static const char *find_kill(void)
 {
 	static const char *const paths[] = { "/usr/bin/kill", "/bin/kill" };
@@ -441,7 +435,6 @@ static const char *find_kill(void)
 
 static int sanlock_manager_setup(LeaseManager *m)
 {
-	static bool atfork_done;
 	struct sigaction sa = { .sa_sigaction = lost_signal_handler,
 				.sa_flags = SA_SIGINFO | SA_RESTART };
 	const char *kill_path = find_kill();
@@ -475,10 +468,6 @@ static int sanlock_manager_setup(LeaseManager *m)
 	lost_pipe_wr = m->pipe_wr;
 	sigemptyset(&sa.sa_mask);
 	(void)sigaction(LOST_SIGNAL, &sa, NULL);
-	if (!atfork_done) {
-		(void)pthread_atfork(NULL, NULL, atfork_child);
-		atfork_done = true;
-	}
 	r = monitor_start(m);
 	if (r == 0)
 		the_manager = m;
@@ -509,6 +498,15 @@ int lease_manager_new(LeaseKind kind, unsigned host_id, unsigned io_timeout,
 	}
 	*ret = g_steal_pointer(&m);
 	return 0;
+}
+
+int lease_manager_forked(LeaseManager *m)
+{
+	if (m->kind != LEASE_KIND_SANLOCK || !m->monitor_running)
+		return 0;
+	/* only the calling thread survived the fork; the monitor did not */
+	m->monitor_running = false;
+	return monitor_start(m);
 }
 
 static void space_fill(const Space *s, struct sanlk_lockspace *ls)

@@ -19,6 +19,7 @@
  *   lease_spm_acquire(m, ...) / lease_is_spm(m)  pool role
  *   lease_spm_check(m, pool)                     before each metadata write
  *   lease_acquire() / lease_release()            volume leases
+ *   lease_manager_forked(m)                      in a daemonized child
  *   lease_manager_free(m)                        leaves everything
  *
  * Lease loss (sanlock).  When this host cannot renew its host id in a
@@ -68,6 +69,12 @@ const char *lease_kind_to_string(LeaseKind k);
 int lease_manager_new(LeaseKind kind, unsigned host_id, unsigned io_timeout,
 		      LeaseManager **ret);
 void lease_manager_free(LeaseManager *m);
+/*
+ * In the child that goes on after a fork() (daemonizing), before the
+ * leases are used again: starts the sanlock monitor thread anew and points
+ * every killpath at this process.  A no-op for the local backend.
+ */
+int lease_manager_forked(LeaseManager *m);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(LeaseManager, lease_manager_free)
 
 unsigned lease_host_id(const LeaseManager *m);
