@@ -220,6 +220,7 @@ int cmd_mount(int argc, char **argv)
 		log_error_errno(r, "mount: restarting the lease watcher after daemonizing");
 		return 1;
 	}
+	storage_start(st);
 	r = fs_run(fs);
 	g_clear_pointer(&fs, fs_free);
 	g_clear_pointer(&st, storage_free);

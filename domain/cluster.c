@@ -137,7 +137,10 @@ void spm_begin(Pool *p, uint64_t lver, bool fresh)
 	g_mutex_lock(&p->server_lock);
 	p->lver = lver;
 	g_mutex_unlock(&p->server_lock);
-	spm_serve_start(p);
+	/* at mount the cluster thread starts it, after daemonizing: no thread
+	 * started before the fork would live on in the daemon */
+	if (p->st->cluster)
+		spm_serve_start(p);
 }
 
 /*
@@ -150,8 +153,8 @@ static void spm_lost(Pool *p)
 {
 	spm_serve_stop(p);
 	if (!lease_is_spm(p->st->leases, p->uuid))
-		log_error("pool '%s': this host lost the SPM lease; metadata changes go to the "
-			  "next SPM",
+		log_error("pool '%s': this host lost its lease on the SPM role; metadata changes go to "
+			  "the next SPM",
 			  p->uuid);
 	else
 		log_info("pool '%s': the SPM lease could not be confirmed; the mailbox waits "
@@ -176,17 +179,6 @@ int pool_spm_release(Pool *p)
 	if (r == 0)
 		log_info("pool '%s': SPM role released", p->uuid);
 	return r;
-}
-
-static void lease_lost(const char *lockspace, void *opaque)
-{
-	Storage *st = opaque;
-
-	log_error("lockspace '%s': lease lost", lockspace);
-	g_mutex_lock(&st->cluster_lock);
-	st->lease_lost = true;
-	g_cond_signal(&st->cluster_cond);
-	g_mutex_unlock(&st->cluster_lock);
 }
 
 /* One round for one pool. */
@@ -251,7 +243,6 @@ static gpointer cluster_thread(gpointer opaque)
 
 void cluster_start(Storage *st)
 {
-	lease_set_lost_callback(st->leases, lease_lost, st);
 	if (lease_kind(st->leases) == LEASE_KIND_LOCAL)
 		return; /* one host: SPM from the mount on, nothing to watch */
 	st->cluster = g_thread_new("cluster", cluster_thread, st);

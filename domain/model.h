@@ -68,6 +68,11 @@ void storage_free(Storage *st);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Storage, storage_free)
 /* In the child a daemonizing fork() left (the leases' watcher thread did not survive). */
 int storage_forked(Storage *st);
+/*
+ * Starts the cluster work (contending for SPM roles, answering or reading
+ * the storage mailbox): after daemonizing, since threads do not survive it.
+ */
+void storage_start(Storage *st);
 
 /* Looks for domains that appeared since the last scan (rate-limited). */
 void storage_rescan(Storage *st);

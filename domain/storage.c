@@ -585,9 +585,15 @@ int dom_reload_md(Domain *d)
  */
 static void lease_lost(const char *lockspace, void *opaque)
 {
-	(void)opaque;
+	Storage *st = opaque;
+
 	log_error("domain '%s': this host lost its lease (storage not reachable in time); "
 		  "the SPM role and the volume leases there are given up", lockspace);
+	/* the cluster thread stops serving at once (cluster.c) */
+	g_mutex_lock(&st->cluster_lock);
+	st->lease_lost = true;
+	g_cond_signal(&st->cluster_cond);
+	g_mutex_unlock(&st->cluster_lock);
 }
 
 int storage_open(const StorageOptions *opt, Storage **ret)
@@ -626,7 +632,6 @@ int storage_open(const StorageOptions *opt, Storage **ret)
 	if (r < 0)
 		return r;
 	st->last_scan = g_get_monotonic_time();
-	cluster_start(st);
 	*ret = g_steal_pointer(&st);
 	return 0;
 }
@@ -634,6 +639,11 @@ int storage_open(const StorageOptions *opt, Storage **ret)
 int storage_forked(Storage *st)
 {
 	return lease_manager_forked(st->leases);
+}
+
+void storage_start(Storage *st)
+{
+	cluster_start(st);
 }
 
 void storage_rescan(Storage *st)
