@@ -265,6 +265,16 @@ static void vol_lease_put(Volume *vol)
 	g_mutex_unlock(&d->lease_lock);
 }
 
+int vol_lease_probe(Volume *vol)
+{
+	bool took = false;
+	int r = vol_lease_get(vol, &took);
+
+	if (r == 0 && took)
+		vol_lease_put(vol);
+	return r == -EBUSY ? -EBUSY : 0;
+}
+
 int vol_open(Volume *vol, int flags, VolHandle **ret)
 {
 	Domain *d = vol->dom;

@@ -280,6 +280,12 @@ int qcow2_read_header(int fd, void **ret_buf, size_t *ret_len, MdQcow2Header *re
 int vol_read_head(Domain *d, const char *img, const char *name, void **ret_buf, size_t *ret_len);
 /* Writes len bytes at offset 0 of a volume and syncs them. */
 int vol_write_head(Domain *d, const char *img, const char *name, const void *buf, size_t len);
+/*
+ * -EBUSY when another host has vol open for write (it holds the volume
+ * lease): takes the lease and gives it back.  0 otherwise (and always
+ * with the local lease).
+ */
+int vol_lease_probe(Volume *vol);
 /* The SPM learns vol's header from its bytes (written by another host). */
 int vol_learn_header(Volume *vol);
 /* Brings vol's record and its parents' roles in step with its header. */

@@ -331,8 +331,8 @@ int vol_unlink(Volume *vol, Image *img)
 	}
 	img_name = g_strdup(img->name);
 	name = g_strdup(vol->name);
-	if (g_atomic_int_get(&vol->n_writers) > 0) {
-		r = -EBUSY; /* CONTRACT: open for write */
+	if (g_atomic_int_get(&vol->n_writers) > 0 || vol_lease_probe(vol) == -EBUSY) {
+		r = -EBUSY; /* CONTRACT: open for write, here or on another host */
 		goto out;
 	}
 	if (vol->plain) {
@@ -480,11 +480,12 @@ int vol_rename_finish(Domain *d, const char *img, const char *from, const char *
 	return 0;
 }
 
+/* Open for write here, or on another host (its volume lease). */
 static bool any_writer_locked(Volume *vol)
 {
 	if (g_atomic_int_get(&vol->n_writers) > 0)
 		return true;
-	return false;
+	return vol_lease_probe(vol) == -EBUSY;
 }
 
 int vol_rename(Volume *vol, Image *img, const char *new_name)

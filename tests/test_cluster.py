@@ -158,6 +158,36 @@ def test_changes_on_spm_seen_elsewhere(cluster, storage, pool):
              "host 2 to see the legality", timeout=5)
 
 
+def test_open_for_write_elsewhere_is_busy(cluster, storage, pool):
+    dom = create_domain(storage, pool)
+    hosts, (a, b) = start_hosts(cluster, storage, 2)
+    assert spm_mount([a, b]) is a
+    os.mkdir(p(a, dom, "img"))
+    for name in ("on-b", "on-a"):
+        ovs.create_volume(p(a, dom, "img", name))
+    wait_for(lambda: os.path.exists(p(b, dom, "img", "on-a")), "host 2 to see them",
+             timeout=5)
+    # host 2 writes "on-b": the SPM refuses to remove or rename it
+    fd = os.open(p(b, dom, "img", "on-b"), os.O_WRONLY)
+    try:
+        assert ovs.errno_of(os.unlink, p(a, dom, "img", "on-b")) == errno.EBUSY
+        assert ovs.errno_of(os.rename, p(a, dom, "img", "on-b"),
+                            p(a, dom, "img", "moved")) == errno.EBUSY
+    finally:
+        os.close(fd)
+    # the SPM writes "on-a": host 2's forwarded unlink gets EBUSY
+    fd = os.open(p(a, dom, "img", "on-a"), os.O_WRONLY)
+    try:
+        assert ovs.errno_of(os.unlink, p(b, dom, "img", "on-a")) == errno.EBUSY
+    finally:
+        os.close(fd)
+    # closed: both go (the lease follows the kernel's RELEASE, a moment later)
+    wait_for(lambda: ovs.errno_of(os.unlink, p(a, dom, "img", "on-b")) is None,
+             "unlink after the close on host 2")
+    wait_for(lambda: ovs.errno_of(os.unlink, p(b, dom, "img", "on-a")) is None,
+             "unlink after the close on host 1")
+
+
 # --------------------------------------------------------------- hand-over
 
 def test_release_hands_over(cluster, storage, pool):
