@@ -15,7 +15,10 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 import ondisk
+import test_crash
 from cluster import IO_TIMEOUT, cluster, sanlock_daemons  # noqa: F401 (fixtures)
 from test_block import create_ok as block_create_ok
 from test_block import loops, lvs  # noqa: F401 (loops: fixture)
@@ -307,3 +310,45 @@ def test_block_thin_writes_from_non_spm_host(loops, cluster, pool):
     ovs.qemu_io(avol, "read -P 0xa5 1G 1G", fmt="qcow2", cache="none", readonly=True)
     # the writer's view agrees with lvs
     assert os.stat(vol).st_size == grown
+
+
+# ------------------------------------------------- persistent tasks (journal)
+
+# One step of each multi-step operation, as tests/test_crash.py names them.
+TASK_POINTS = [p for p in ("vol_create.meta", "vol_delete.data", "vol_parent.child",
+                           "vol_link.shared", "vol_rename.files", "img_rename.meta")
+               if p in test_crash.DAEMON_POINTS]
+
+
+@pytest.mark.parametrize("point", TASK_POINTS)
+def test_spm_killed_inside_operation(cluster, storage, pool, point):
+    """Host 2 is SPM when it dies (kill -9) inside an operation host 1 asked
+    for; host 1 takes over and its journal replay finishes or rolls it back."""
+    dom = create_domain(storage, pool)
+    hosts = cluster.hosts(2)
+    a = hosts[0].mount([storage])
+    b = hosts[1].mount([storage], env={"OVSTORE_TEST_FAULT": f"{point}:crash"})
+    assert spm_mount([a, b]) is a
+    ta = ovs.Tree(a, [dom])
+    sc = test_crash.scenario(point)
+    sc.setup(ta)                    # done by host 1, the SPM: host 2's fault waits
+    assert sc.state(ta) == "before"
+    ovs.xset(os.path.join(a.path, pool), "spm", "release")
+    assert spm_mount([a, b]) is b
+    # asked on host 1, done by host 2, which dies at the fault point
+    a.allow_stderr(r"did not answer|not answer .* in time")
+    try:
+        sc.op(ta)
+    except OSError as e:
+        # no answer (ETIMEDOUT), or the new SPM ran the request again after
+        # its journal replay had finished it (docs/behaviour.md)
+        assert e.errno in (errno.ETIMEDOUT, errno.EIO, errno.ENOENT, errno.EEXIST), \
+            ovs.errname(e.errno)
+    assert b.wait_exit(30) == -signal.SIGKILL, f"host 2 did not die at {point}"
+    b.reap_dead()
+    assert spm_mount([a]) is a
+    # whole or nothing, on disk and through the tree; then the tree works
+    outcome = sc.state(ta)
+    ta.check(allow_leaks=True)
+    test_crash.follow_up(ta)
+    assert sc.state(ta) == outcome
