@@ -297,7 +297,8 @@ def test_killed_daemon_lease_is_free_at_once(cluster, storage, pool):
 
 def test_dead_host_lease_is_free_after_host_dead_seconds(cluster, storage, pool):
     """Host 1 dies whole (its sanlock daemon first): its lease stays valid until
-    its host id is dead (8 io_timeouts + sanlock's 60 s watchdog time)."""
+    its host id is dead (8 io_timeouts + sanlock's 60 s watchdog time); then
+    host 2 opens the volume and becomes SPM."""
     dom = create_domain(storage, pool)
     h1, h2 = cluster.hosts(2)
     m1 = h1.mount([storage])
@@ -327,6 +328,14 @@ def test_dead_host_lease_is_free_after_host_dead_seconds(cluster, storage, pool)
         assert ondisk.read_leader(dom.images("img", "vol.lease"), 0)["owner_id"] == 2
     finally:
         os.close(fd)
+    # host 1 was SPM: host 2 takes the role once SDM is free too (it asks
+    # sanlock every 5 s while the lease looks held), and metadata works
+    wait_for(lambda: pool_status(m2)[1]["is_spm"], "host 2 to become SPM",
+             timeout=ovs.DEADLINE)
+    kv = metadata(dom)
+    assert kv["POOL_SPM_ID"] == "2"
+    os.mkdir(os.path.join(m2.path, pool, dom.uuid, "after-loss"))
+    assert os.path.isdir(dom.images("after-loss"))
 
 
 # ------------------------------------------------------------ lease loss
