@@ -10,7 +10,8 @@
 # Rules:
 #   - sanlock: `sanlock_*` identifiers and <sanlock*.h> only in lease/
 #   - process spawning (exec*, posix_spawn*, system, popen, g_spawn_*,
-#     g_subprocess_*) only in block/lvm.c, mount-helper/ and cli/main.c
+#     g_subprocess_*) only in block/lvm.c (lvm), block/mkfs.c (mke2fs for the
+#     master LV), mount-helper/ and cli/main.c
 #   - FUSE headers (<fuse*.h>, <fuse3/...>) only in fs/
 #   - /dev/mapper/control and libdevmapper.h only in block/
 #   - #include "DIR/..." and target_link_libraries(... ovDIR ...) only along
@@ -49,7 +50,7 @@ my %uses = (
 	"mount-helper" => ["common"],
 );
 my %lib_dir = map { ("ov$_" => $_) } qw(common metadata block lease domain fs);
-my %spawn_ok = map { $_ => 1 } qw(block/lvm.c cli/main.c);
+my %spawn_ok = map { $_ => 1 } qw(block/lvm.c block/mkfs.c cli/main.c);
 my $spawn_re = qr/(?<![\w.>])
 	(exec(?:l|lp|le|v|vp|vpe|ve|veat)|fexecve|posix_spawnp?|system|popen|g_spawn_\w+|g_subprocess_\w+)
 	\s*\(/x;
@@ -138,7 +139,7 @@ while (my $path = <STDIN>) {
 			bad($path, $n, "$1 outside lease/") while $l =~ /(?<!\w)(sanlock_\w+)/g;
 		}
 		if ($dir ne "mount-helper" && !$spawn_ok{$path}) {
-			bad($path, $n, "$1() outside block/lvm.c, cli/main.c and mount-helper/")
+			bad($path, $n, "$1() outside block/lvm.c, block/mkfs.c, cli/main.c and mount-helper/")
 				while $l =~ /$spawn_re/g;
 		}
 		if ($dir ne "block" && $l =~ m{/dev/mapper/control}) {

@@ -25,10 +25,12 @@
 #include "common/names.h"
 #include "domain/block-int.h"
 #include "domain/model-int.h"
+#include "block/mkfs.h"
 #include "lease/lease.h"
-#include "metadata/md-domain.h"
 #include "metadata/md-block.h"
+#include "metadata/md-domain.h"
 #include "metadata/md-kv.h"
+#include "metadata/md-mailbox.h"
 #include "metadata/md-xleases.h"
 #include "common/banned.h"
 
@@ -612,6 +614,7 @@ static int format_block_areas(BlockDom *bd, const char *uuid, unsigned io_timeou
 	g_autoptr(ExtMap) xleases = NULL;
 	g_autoptr(ExtMap) inbox = NULL;
 	g_autoptr(ExtMap) outbox = NULL;
+	g_autoptr(ExtMap) master = NULL;
 	const char *dev;
 	uint64_t off;
 	void *buf;
@@ -622,14 +625,19 @@ static int format_block_areas(BlockDom *bd, const char *uuid, unsigned io_timeou
 	    (r = blockdom_map(bd, MD_BLOCK_LV_LEASES, &leases)) < 0 ||
 	    (r = blockdom_map(bd, MD_BLOCK_LV_XLEASES, &xleases)) < 0 ||
 	    (r = blockdom_map(bd, MD_BLOCK_LV_INBOX, &inbox)) < 0 ||
-	    (r = blockdom_map(bd, MD_BLOCK_LV_OUTBOX, &outbox)) < 0)
+	    (r = blockdom_map(bd, MD_BLOCK_LV_OUTBOX, &outbox)) < 0 ||
+	    (r = blockdom_map(bd, MD_BLOCK_LV_MASTER, &master)) < 0)
 		return r;
 	/* the slot areas (v4 and v5), ovstore's journal, the mailboxes' host area */
 	if ((r = blk_lvio_zero(bd->io, bd->md_map, 0, MD_BLOCK_METADATA_ZEROED)) < 0 ||
 	    (r = blk_lvio_zero(bd->io, bd->md_map, BLOCK_JOURNAL_OFFSET,
 			       MD_JOURNAL_SLOTS * MD_JOURNAL_RECORD_SIZE)) < 0 ||
-	    (r = blk_lvio_zero(bd->io, inbox, 0, MD_BLOCK_MAILBOX_ZEROED)) < 0 ||
-	    (r = blk_lvio_zero(bd->io, outbox, 0, MD_BLOCK_MAILBOX_ZEROED)) < 0)
+	    (r = blk_lvio_zero(bd->io, inbox, 0, MD_MBOX_AREA_SIZE)) < 0 ||
+	    (r = blk_lvio_zero(bd->io, outbox, 0, MD_MBOX_AREA_SIZE)) < 0)
+		return r;
+	/* the master file system (ext3, as VDSM makes it), where the LV lies */
+	if ((r = lv_pv_offset(bd, master, 0, blk_extmap_size(master), &dev, &off)) < 0 ||
+	    (r = blk_mkfs_ext3(dev, off, blk_extmap_size(master))) < 0)
 		return r;
 	/* the xleases index at 1 * align */
 	buf = ov_aligned_alloc(MD_XLEASES_INDEX_SIZE);

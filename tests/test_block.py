@@ -261,6 +261,18 @@ def test_create_layout(loops, pool):
     dev, off = lv_pv_offset(devs, all_lvs["xleases"], MiB)
     head = read_dev(dev, off, 512)
     assert head[:4] == bytes.fromhex("12152016") and head[10:10 + len(sd)] == sd.encode()
+    # the mailboxes zeroed whole (oVirt's host area and ovstore's records)
+    for box in ("inbox", "outbox"):
+        dev, off = lv_pv_offset(devs, all_lvs[box], 0)
+        assert read_dev(dev, off, 16 * MiB) == bytes(16 * MiB)
+    # the master LV holds an ext3 file system, as VDSM makes it (reference 6):
+    # superblock magic, a journal, as large as the LV
+    dev, off = lv_pv_offset(devs, all_lvs["master"], 0)
+    sb = read_dev(dev, off + 1024, 1024)
+    assert int.from_bytes(sb[56:58], "little") == 0xEF53
+    assert int.from_bytes(sb[92:96], "little") & 0x4, "no journal (ext2, not ext3)"
+    block = 1024 << int.from_bytes(sb[24:28], "little")
+    assert int.from_bytes(sb[4:8], "little") * block == GiB
 
 
 def test_create_refuses_formatted_device(loops, pool):
