@@ -14,6 +14,7 @@
 #include <glib.h>
 
 #include "common/log.h"
+#include "metadata/md-bytes.h"
 
 #include "common/banned.h"
 
@@ -92,37 +93,13 @@ uint32_t md_crc32c(uint32_t crc, const void *buf, size_t len)
 	return ~crc;
 }
 
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	put_le32(p, (uint32_t)v);
-	put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
 /* The header with the CRC field as zero, then the payload. */
 static uint32_t record_crc(const uint8_t *rec, uint32_t payload_len)
 {
 	uint8_t hdr[MD_JOURNAL_HEADER_SIZE];
 
 	memcpy(hdr, rec, sizeof(hdr));
-	put_le32(hdr + OFF_CRC, 0);
+	md_put_le32(hdr + OFF_CRC, 0);
 	return md_crc32c(md_crc32c(0, hdr, sizeof(hdr)), rec + MD_JOURNAL_HEADER_SIZE,
 			 payload_len);
 }
@@ -155,14 +132,6 @@ static int corrupt(const char *what)
 {
 	log_debug(LOG_CLASS_METADATA, "journal record: %s", what);
 	return -EUCLEAN;
-}
-
-static bool all_zero(const uint8_t *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (p[i])
-			return false;
-	return true;
 }
 
 static int decode_payload(const char *p, size_t len, MdKv **ret)
@@ -208,25 +177,25 @@ int md_journal_decode(const void *buf, size_t len, MdJournalRecord *ret)
 
 	if (!b || len < MD_JOURNAL_RECORD_SIZE)
 		return -EINVAL;
-	if (all_zero(b, MD_JOURNAL_RECORD_SIZE))
+	if (md_all_zero(b, MD_JOURNAL_RECORD_SIZE))
 		return -ENODATA;
 	if (memcmp(b + OFF_MAGIC, MD_JOURNAL_MAGIC, 8) != 0)
 		return corrupt("bad magic");
-	version = get_le32(b + OFF_VERSION);
+	version = md_get_le32(b + OFF_VERSION);
 	if (version != JOURNAL_VERSION) {
 		log_debug(LOG_CLASS_METADATA, "journal record: unknown version %u", version);
 		return -EPROTONOSUPPORT;
 	}
-	plen = get_le32(b + OFF_PAYLOAD_LEN);
+	plen = md_get_le32(b + OFF_PAYLOAD_LEN);
 	if (plen > MD_JOURNAL_PAYLOAD_MAX)
 		return corrupt("payload too long");
-	if (record_crc(b, plen) != get_le32(b + OFF_CRC))
+	if (record_crc(b, plen) != md_get_le32(b + OFF_CRC))
 		return corrupt("bad checksum");
-	if (get_le32(b + OFF_RESERVED) != 0)
+	if (md_get_le32(b + OFF_RESERVED) != 0)
 		return corrupt("reserved field not zero");
-	if (!all_zero(b + MD_JOURNAL_HEADER_SIZE + plen, MD_JOURNAL_PAYLOAD_MAX - plen))
+	if (!md_all_zero(b + MD_JOURNAL_HEADER_SIZE + plen, MD_JOURNAL_PAYLOAD_MAX - plen))
 		return corrupt("bytes after the payload not zero");
-	op = get_le32(b + OFF_OP);
+	op = md_get_le32(b + OFF_OP);
 	if (op == MD_JOURNAL_OP_NONE)
 		return corrupt("no operation");
 	if (op >= MD_JOURNAL_OP_MAX) {
@@ -237,9 +206,9 @@ int md_journal_decode(const void *buf, size_t len, MdJournalRecord *ret)
 	if (r < 0)
 		return r;
 	ret->op = (MdJournalOp)op;
-	ret->seq = get_le64(b + OFF_SEQ);
-	ret->time = (int64_t)get_le64(b + OFF_TIME);
-	ret->step = get_le32(b + OFF_STEP);
+	ret->seq = md_get_le64(b + OFF_SEQ);
+	ret->time = (int64_t)md_get_le64(b + OFF_TIME);
+	ret->step = md_get_le32(b + OFF_STEP);
 	ret->args = args;
 	return 0;
 }
@@ -265,13 +234,13 @@ int md_journal_encode(const MdJournalRecord *rec, void *buf, size_t len)
 
 	memset(b, 0, MD_JOURNAL_RECORD_SIZE);
 	memcpy(b + OFF_MAGIC, MD_JOURNAL_MAGIC, 8);
-	put_le32(b + OFF_VERSION, JOURNAL_VERSION);
-	put_le32(b + OFF_OP, (uint32_t)rec->op);
-	put_le64(b + OFF_SEQ, rec->seq);
-	put_le64(b + OFF_TIME, (uint64_t)rec->time);
-	put_le32(b + OFF_STEP, rec->step);
-	put_le32(b + OFF_PAYLOAD_LEN, (uint32_t)payload->len);
+	md_put_le32(b + OFF_VERSION, JOURNAL_VERSION);
+	md_put_le32(b + OFF_OP, (uint32_t)rec->op);
+	md_put_le64(b + OFF_SEQ, rec->seq);
+	md_put_le64(b + OFF_TIME, (uint64_t)rec->time);
+	md_put_le32(b + OFF_STEP, rec->step);
+	md_put_le32(b + OFF_PAYLOAD_LEN, (uint32_t)payload->len);
 	memcpy(b + MD_JOURNAL_HEADER_SIZE, payload->str, payload->len);
-	put_le32(b + OFF_CRC, record_crc(b, (uint32_t)payload->len));
+	md_put_le32(b + OFF_CRC, record_crc(b, (uint32_t)payload->len));
 	return 0;
 }

@@ -16,6 +16,7 @@
 #include <glib.h>
 
 #include "common/log.h"
+#include "metadata/md-bytes.h"
 #include "metadata/md-journal.h"
 
 #include "common/banned.h"
@@ -88,49 +89,6 @@ uint64_t md_mbox_record_offset(unsigned host_id)
 {
 	g_assert(host_id <= MD_MBOX_MAX_HOST_ID);
 	return MD_MBOX_OVS_AREA_OFFSET + (uint64_t)host_id * MD_MBOX_RECORD_SIZE;
-}
-
-static uint16_t get_le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
-
-static void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	put_le32(p, (uint32_t)v);
-	put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
-static bool all_zero(const uint8_t *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (p[i])
-			return false;
-	return true;
 }
 
 static int corrupt(const char *what)
@@ -213,12 +171,12 @@ uint32_t md_mbox_checksum(const void *mailbox)
 
 void md_mbox_seal(void *mailbox)
 {
-	put_le32((uint8_t *)mailbox + MD_MBOX_CHECKSUM_OFFSET, md_mbox_checksum(mailbox));
+	md_put_le32((uint8_t *)mailbox + MD_MBOX_CHECKSUM_OFFSET, md_mbox_checksum(mailbox));
 }
 
 int md_mbox_verify(const void *mailbox)
 {
-	uint32_t stored = get_le32((const uint8_t *)mailbox + MD_MBOX_CHECKSUM_OFFSET);
+	uint32_t stored = md_get_le32((const uint8_t *)mailbox + MD_MBOX_CHECKSUM_OFFSET);
 
 	if (stored == 0)
 		return -ENODATA;
@@ -332,11 +290,11 @@ int md_mbox_event_decode(const void *buf, size_t len, uint8_t ret_uuid[16])
 
 	if (!b || len < MD_MBOX_HOST_MAILBOX_SIZE)
 		return -EINVAL;
-	if (all_zero(b, MD_MBOX_HOST_MAILBOX_SIZE))
+	if (md_all_zero(b, MD_MBOX_HOST_MAILBOX_SIZE))
 		return -ENODATA;
 	if (memcmp(b, MD_MBOX_EVENT_MAGIC, 4) != 0)
 		return corrupt("event block: bad magic");
-	if (!all_zero(b + 20, MD_MBOX_HOST_MAILBOX_SIZE - 20))
+	if (!md_all_zero(b + 20, MD_MBOX_HOST_MAILBOX_SIZE - 20))
 		return corrupt("event block: bytes after the UUID not zero");
 	memcpy(ret_uuid, b + 4, 16);
 	return 0;
@@ -589,13 +547,13 @@ static size_t fields_out(const MdMboxFields *f, uint8_t *p)
 	for (unsigned t = MD_MBOX_F_NONE + 1; t < MD_MBOX_F_MAX; t++) {
 		if (!(f->present & (1u << t)))
 			continue;
-		put_le16(p + n, (uint16_t)t);
+		md_put_le16(p + n, (uint16_t)t);
 		if (field_info[t].kind == KIND_U64) {
-			put_le16(p + n + 2, 8);
-			put_le64(p + n + TLV_HEADER, f->num[t]);
+			md_put_le16(p + n + 2, 8);
+			md_put_le64(p + n + TLV_HEADER, f->num[t]);
 			n += TLV_HEADER + 8;
 		} else {
-			put_le16(p + n + 2, f->len[t]);
+			md_put_le16(p + n + 2, f->len[t]);
 			memcpy(p + n + TLV_HEADER, f->data + f->off[t], f->len[t]);
 			n += TLV_HEADER + f->len[t];
 		}
@@ -618,8 +576,8 @@ static int fields_in(const uint8_t *p, size_t len, MdMboxFields *ret)
 
 		if (len - off < TLV_HEADER)
 			return corrupt("truncated field header");
-		tag = get_le16(p + off);
-		vlen = get_le16(p + off + 2);
+		tag = md_get_le16(p + off);
+		vlen = md_get_le16(p + off + 2);
 		if (len - off - TLV_HEADER < vlen)
 			return corrupt("field runs past the payload");
 		if (tag == MD_MBOX_F_NONE)
@@ -632,7 +590,7 @@ static int fields_in(const uint8_t *p, size_t len, MdMboxFields *ret)
 		if (field_info[tag].kind == KIND_U64) {
 			if (vlen != 8)
 				return corrupt("integer field not 8 bytes");
-			r = md_mbox_set_u64(ret, (MdMboxField)tag, get_le64(p + off + TLV_HEADER));
+			r = md_mbox_set_u64(ret, (MdMboxField)tag, md_get_le64(p + off + TLV_HEADER));
 		} else {
 			r = set_data(ret, (MdMboxField)tag, p + off + TLV_HEADER, vlen);
 		}
@@ -661,16 +619,16 @@ static int record_encode(const char *magic, const RecordHeader *h, const MdMboxF
 
 	memset(b, 0, MD_MBOX_RECORD_SIZE);
 	memcpy(b + OFF_MAGIC, magic, 8);
-	put_le32(b + OFF_VERSION, MBOX_VERSION);
-	put_le32(b + OFF_HOST, h->host_id);
-	put_le64(b + OFF_SEQ, h->seq);
-	put_le32(b + OFF_OP, h->op);
-	put_le32(b + OFF_STATE, h->state);
-	put_le32(b + OFF_RESULT, (uint32_t)h->result);
-	put_le64(b + OFF_LVER, h->lver);
+	md_put_le32(b + OFF_VERSION, MBOX_VERSION);
+	md_put_le32(b + OFF_HOST, h->host_id);
+	md_put_le64(b + OFF_SEQ, h->seq);
+	md_put_le32(b + OFF_OP, h->op);
+	md_put_le32(b + OFF_STATE, h->state);
+	md_put_le32(b + OFF_RESULT, (uint32_t)h->result);
+	md_put_le64(b + OFF_LVER, h->lver);
 	plen = fields_out(f, b + MD_MBOX_HEADER_SIZE);
-	put_le32(b + OFF_PAYLOAD_LEN, (uint32_t)plen);
-	put_le32(b + OFF_CRC, record_crc(b, OFF_CRC));
+	md_put_le32(b + OFF_PAYLOAD_LEN, (uint32_t)plen);
+	md_put_le32(b + OFF_CRC, record_crc(b, OFF_CRC));
 	return 0;
 }
 
@@ -682,36 +640,36 @@ static int record_decode(const char *magic, const uint8_t *b, size_t len, Record
 
 	if (!b || len < MD_MBOX_RECORD_SIZE)
 		return -EINVAL;
-	if (all_zero(b, MD_MBOX_RECORD_SIZE))
+	if (md_all_zero(b, MD_MBOX_RECORD_SIZE))
 		return -ENODATA;
 	if (memcmp(b + OFF_MAGIC, magic, 8) != 0)
 		return corrupt("bad magic");
-	version = get_le32(b + OFF_VERSION);
+	version = md_get_le32(b + OFF_VERSION);
 	if (version != MBOX_VERSION)
 		return unsupported("version", version);
-	if (record_crc(b, OFF_CRC) != get_le32(b + OFF_CRC))
+	if (record_crc(b, OFF_CRC) != md_get_le32(b + OFF_CRC))
 		return corrupt("bad checksum");
-	plen = get_le32(b + OFF_PAYLOAD_LEN);
+	plen = md_get_le32(b + OFF_PAYLOAD_LEN);
 	if (plen > MD_MBOX_PAYLOAD_MAX)
 		return corrupt("payload too long");
-	if (get_le32(b + OFF_RESERVED) != 0)
+	if (md_get_le32(b + OFF_RESERVED) != 0)
 		return corrupt("reserved field not zero");
-	if (!all_zero(b + MD_MBOX_HEADER_SIZE + plen, MD_MBOX_PAYLOAD_MAX - plen))
+	if (!md_all_zero(b + MD_MBOX_HEADER_SIZE + plen, MD_MBOX_PAYLOAD_MAX - plen))
 		return corrupt("bytes after the payload not zero");
-	ret_h->host_id = get_le32(b + OFF_HOST);
+	ret_h->host_id = md_get_le32(b + OFF_HOST);
 	if (ret_h->host_id < 1 || ret_h->host_id > MD_MBOX_MAX_HOST_ID)
 		return corrupt("host id out of range");
-	ret_h->seq = get_le64(b + OFF_SEQ);
+	ret_h->seq = md_get_le64(b + OFF_SEQ);
 	if (ret_h->seq == 0)
 		return corrupt("sequence number 0");
-	ret_h->op = get_le32(b + OFF_OP);
+	ret_h->op = md_get_le32(b + OFF_OP);
 	if (ret_h->op == MD_MBOX_OP_NONE)
 		return corrupt("no operation");
 	if (ret_h->op >= MD_MBOX_OP_MAX)
 		return unsupported("operation", ret_h->op);
-	ret_h->state = get_le32(b + OFF_STATE);
-	ret_h->result = (int32_t)get_le32(b + OFF_RESULT);
-	ret_h->lver = get_le64(b + OFF_LVER);
+	ret_h->state = md_get_le32(b + OFF_STATE);
+	ret_h->result = (int32_t)md_get_le32(b + OFF_RESULT);
+	ret_h->lver = md_get_le64(b + OFF_LVER);
 	return fields_in(b + MD_MBOX_HEADER_SIZE, plen, ret_f);
 }
 
@@ -876,20 +834,20 @@ int md_mbox_changes_encode(const MdMboxChangeLog *log, void *buf, size_t len)
 	}
 	memset(b, 0, MD_MBOX_RECORD_SIZE);
 	memcpy(b + OFF_MAGIC, MD_MBOX_CHANGES_MAGIC, 8);
-	put_le32(b + OFF_VERSION, MBOX_VERSION);
-	put_le32(b + CL_OFF_HOST, log->spm_host_id);
-	put_le64(b + CL_OFF_LVER, log->lver);
-	put_le64(b + CL_OFF_SEQ, log->seq);
-	put_le32(b + CL_OFF_COUNT, log->n);
+	md_put_le32(b + OFF_VERSION, MBOX_VERSION);
+	md_put_le32(b + CL_OFF_HOST, log->spm_host_id);
+	md_put_le64(b + CL_OFF_LVER, log->lver);
+	md_put_le64(b + CL_OFF_SEQ, log->seq);
+	md_put_le32(b + CL_OFF_COUNT, log->n);
 	for (uint32_t i = 0; i < log->n; i++) {
 		uint8_t *p = b + CL_HEADER_SIZE + (size_t)i * CL_ENTRY_SIZE;
 		const MdMboxChange *e = &log->entries[i];
 
-		put_le64(p, e->seq);
+		md_put_le64(p, e->seq);
 		(void)uuid_pack(e->domain, p + CL_ENTRY_DOMAIN);
 		memcpy(p + CL_ENTRY_IMAGE, e->image, strlen(e->image));
 	}
-	put_le32(b + CL_OFF_CRC, record_crc(b, CL_OFF_CRC));
+	md_put_le32(b + CL_OFF_CRC, record_crc(b, CL_OFF_CRC));
 	return 0;
 }
 
@@ -901,21 +859,21 @@ int md_mbox_changes_decode(const void *buf, size_t len, MdMboxChangeLog *ret)
 
 	if (!b || len < MD_MBOX_RECORD_SIZE)
 		return -EINVAL;
-	if (all_zero(b, MD_MBOX_RECORD_SIZE))
+	if (md_all_zero(b, MD_MBOX_RECORD_SIZE))
 		return -ENODATA;
 	if (memcmp(b + OFF_MAGIC, MD_MBOX_CHANGES_MAGIC, 8) != 0)
 		return corrupt("change log: bad magic");
-	version = get_le32(b + OFF_VERSION);
+	version = md_get_le32(b + OFF_VERSION);
 	if (version != MBOX_VERSION)
 		return unsupported("change log version", version);
-	if (record_crc(b, CL_OFF_CRC) != get_le32(b + CL_OFF_CRC))
+	if (record_crc(b, CL_OFF_CRC) != md_get_le32(b + CL_OFF_CRC))
 		return corrupt("change log: bad checksum");
-	if (get_le64(b + CL_OFF_RESERVED) != 0)
+	if (md_get_le64(b + CL_OFF_RESERVED) != 0)
 		return corrupt("change log: reserved field not zero");
-	log->spm_host_id = get_le32(b + CL_OFF_HOST);
-	log->lver = get_le64(b + CL_OFF_LVER);
-	log->seq = get_le64(b + CL_OFF_SEQ);
-	log->n = get_le32(b + CL_OFF_COUNT);
+	log->spm_host_id = md_get_le32(b + CL_OFF_HOST);
+	log->lver = md_get_le64(b + CL_OFF_LVER);
+	log->seq = md_get_le64(b + CL_OFF_SEQ);
+	log->n = md_get_le32(b + CL_OFF_COUNT);
 	if (log->spm_host_id < 1 || log->spm_host_id > MD_MBOX_MAX_HOST_ID)
 		return corrupt("change log: host id out of range");
 	if (log->n > MD_MBOX_CHANGES_MAX)
@@ -926,18 +884,18 @@ int md_mbox_changes_decode(const void *buf, size_t len, MdMboxChangeLog *ret)
 		size_t nlen = strnlen((const char *)name, NAME_MAX_LEN);
 		MdMboxChange *e = &log->entries[i];
 
-		e->seq = get_le64(p);
+		e->seq = md_get_le64(p);
 		uuid_unpack(p + CL_ENTRY_DOMAIN, e->domain);
 		memcpy(e->image, name, nlen);
 		e->image[nlen] = '\0';
-		if (!all_zero(name + nlen, NAME_MAX_LEN - nlen))
+		if (!md_all_zero(name + nlen, NAME_MAX_LEN - nlen))
 			return corrupt("change log: bytes after an image name not zero");
 		if (*e->image && !name_is_valid(e->image))
 			return corrupt("change log: bad image name");
 	}
 	if (!changes_consistent(log))
 		return corrupt("change log: entries not consecutive up to its seq");
-	if (!all_zero(b + CL_HEADER_SIZE + (size_t)log->n * CL_ENTRY_SIZE,
+	if (!md_all_zero(b + CL_HEADER_SIZE + (size_t)log->n * CL_ENTRY_SIZE,
 		      (size_t)(MD_MBOX_CHANGES_MAX - log->n) * CL_ENTRY_SIZE))
 		return corrupt("change log: bytes after the entries not zero");
 	memcpy(ret, log, sizeof(*log));
