@@ -74,6 +74,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(BlockDom, blockdom_free)
 int blockdom_map_lv(BlockDom *bd, const BlkLv *lv, ExtMap **ret);
 /* The extent map of LV name (one lvs). */
 int blockdom_map(BlockDom *bd, const char *lv, ExtMap **ret);
+/*
+ * Where [off, off + len) of the LV that map describes lies: its PV's path
+ * (borrowed from bd) and the byte offset there; -ERANGE when the range
+ * spans two segments.  (sanlock and mke2fs are given areas this way.)
+ */
+int blockdom_area(BlockDom *bd, const ExtMap *map, uint64_t off, uint64_t len,
+		  const char **ret_path, uint64_t *ret_off);
 
 /* The VG's MDT_ tags decoded and checked (seal); with ret_tags, all its tags. */
 int blockdom_read_kv(BlockDom *bd, char ***ret_tags, MdKv **ret);

@@ -1186,8 +1186,8 @@ static int block_lease_area(Domain *d, DomLeaseArea area, const char *img, const
 			    char **ret_path, uint64_t *ret_offset)
 {
 	g_autoptr(ExtMap) map = NULL;
+	const char *path;
 	BlockLv *lv;
-	ExtMapPiece p;
 	uint64_t off = 0;
 	int r;
 
@@ -1211,12 +1211,9 @@ static int block_lease_area(Domain *d, DomLeaseArea area, const char *img, const
 	default:
 		return -EINVAL;
 	}
-	if (r < 0 || (r = blk_extmap_lookup(map, off, d->alignment, &p)) < 0)
+	if (r < 0 || (r = blockdom_area(d->bd, map, off, d->alignment, &path, ret_offset)) < 0)
 		return r;
-	if (p.len != d->alignment)
-		return -ERANGE;
-	*ret_path = g_strdup(blk_lvm_pv_path(d->bd->ctx, p.pv));
-	*ret_offset = p.offset;
+	*ret_path = g_strdup(path);
 	return 0;
 }
 
@@ -1238,16 +1235,13 @@ int block_special_location(Domain *d, const char *lv, uint64_t off, uint64_t len
 			   char **ret_path, uint64_t *ret_off)
 {
 	g_autoptr(ExtMap) map = NULL;
-	ExtMapPiece p;
+	const char *path;
 	int r;
 
 	if ((r = blockdom_map(d->bd, lv, &map)) < 0 ||
-	    (r = blk_extmap_lookup(map, off, len, &p)) < 0)
+	    (r = blockdom_area(d->bd, map, off, len, &path, ret_off)) < 0)
 		return r;
-	if (p.len != len)
-		return -ERANGE; /* the area spans two segments */
-	*ret_path = g_strdup(blk_lvm_pv_path(d->bd->ctx, p.pv));
-	*ret_off = p.offset;
+	*ret_path = g_strdup(path);
 	return 0;
 }
 

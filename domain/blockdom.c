@@ -81,6 +81,21 @@ int blockdom_map_lv(BlockDom *bd, const BlkLv *lv, ExtMap **ret)
 	return blk_lv_extmap(bd->ctx, lv, bd->pvs, ret);
 }
 
+int blockdom_area(BlockDom *bd, const ExtMap *map, uint64_t off, uint64_t len,
+		  const char **ret_path, uint64_t *ret_off)
+{
+	ExtMapPiece p;
+	int r = blk_extmap_lookup(map, off, len, &p);
+
+	if (r < 0)
+		return r;
+	if (p.len != len)
+		return -ERANGE;
+	*ret_path = blk_lvm_pv_path(bd->ctx, p.pv);
+	*ret_off = p.offset;
+	return 0;
+}
+
 int blockdom_map(BlockDom *bd, const char *name, ExtMap **ret)
 {
 	g_autoptr(BlkLv) lv = NULL;

@@ -591,22 +591,6 @@ static int dev_size(const char *dev, uint64_t *ret)
 	return 0;
 }
 
-/* The PV offset of byte off of an LV (an area that lies in one extent). */
-static int lv_pv_offset(BlockDom *bd, const ExtMap *map, uint64_t off, uint64_t len,
-			const char **ret_dev, uint64_t *ret_off)
-{
-	ExtMapPiece p;
-	int r = blk_extmap_lookup(map, off, len, &p);
-
-	if (r < 0)
-		return r;
-	if (p.len != len)
-		return -ERANGE;
-	*ret_dev = blk_lvm_pv_path(bd->ctx, p.pv);
-	*ret_off = p.offset;
-	return 0;
-}
-
 static int format_block_areas(BlockDom *bd, const char *uuid, unsigned io_timeout)
 {
 	g_autoptr(ExtMap) ids = NULL;
@@ -636,7 +620,7 @@ static int format_block_areas(BlockDom *bd, const char *uuid, unsigned io_timeou
 	    (r = blk_lvio_zero(bd->io, outbox, 0, MD_MBOX_AREA_SIZE)) < 0)
 		return r;
 	/* the master file system (ext3, as VDSM makes it), where the LV lies */
-	if ((r = lv_pv_offset(bd, master, 0, blk_extmap_size(master), &dev, &off)) < 0 ||
+	if ((r = blockdom_area(bd, master, 0, blk_extmap_size(master), &dev, &off)) < 0 ||
 	    (r = blk_mkfs_ext3(dev, off, blk_extmap_size(master))) < 0)
 		return r;
 	/* the xleases index at 1 * align */
@@ -652,10 +636,10 @@ static int format_block_areas(BlockDom *bd, const char *uuid, unsigned io_timeou
 		return r;
 	/* the lockspace in ids, the SDM resource at 1 * align of leases */
 	if ((r = FAULT_POINT("domain_create.lockspace")) < 0 ||
-	    (r = lv_pv_offset(bd, ids, 0, BLOCK_ALIGNMENT, &dev, &off)) < 0 ||
+	    (r = blockdom_area(bd, ids, 0, BLOCK_ALIGNMENT, &dev, &off)) < 0 ||
 	    (r = lease_format_lockspace(dev, off, uuid, io_timeout, BLOCK_SECTOR,
 					BLOCK_ALIGNMENT)) < 0 ||
-	    (r = lv_pv_offset(bd, leases, BLOCK_ALIGNMENT, BLOCK_ALIGNMENT, &dev, &off)) < 0 ||
+	    (r = blockdom_area(bd, leases, BLOCK_ALIGNMENT, BLOCK_ALIGNMENT, &dev, &off)) < 0 ||
 	    (r = lease_format_resource(dev, off, uuid, "SDM", BLOCK_SECTOR, BLOCK_ALIGNMENT)) < 0)
 		return r;
 	return blk_lvio_sync(bd->io, false);
