@@ -581,14 +581,18 @@ static ssize_t header_write(VolHandle *h, const void *buf, size_t size, off_t of
 	bool raw_empty;
 	int slot = -1;
 	ssize_t r;
-	int guard = spm_guard(d);
+	int guard;
 
-	if (guard < 0)
-		return guard;
 	g_mutex_lock(&d->op_lock);
 	if (!is_header_write_locked(h, buf, size, off, &raw_empty)) {
 		g_mutex_unlock(&d->op_lock);
 		return h_pwrite(h, buf, size, off);
+	}
+	/* only now: asking sanlock is not for every write near the start */
+	guard = spm_guard(d);
+	if (guard < 0) {
+		g_mutex_unlock(&d->op_lock);
+		return guard;
 	}
 
 	/* The first 2 MiB as they will be after this write. */
@@ -1016,16 +1020,22 @@ int vh_learn(VolHandle *h)
 {
 	Volume *vol = h->vol;
 	Domain *d = vol->dom;
-	int guard;
 	int r;
 
 	if (!h->write || !h->unwatched)
 		return 0;
-	guard = spm_guard(d);
-	if (guard < 0)
-		return guard;
 	g_mutex_lock(&d->op_lock);
-	r = learn_locked(d, vol, false, guard == 0);
+	/* Most flushes change nothing: sanlock is asked only when one does. */
+	r = learn_locked(d, vol, false, false);
+	if (r == 1) {
+		int guard = spm_guard(d);
+
+		if (guard < 0)
+			r = guard;
+		else if (guard == 0)
+			r = learn_locked(d, vol, false, true);
+		/* guard 1: another host is SPM, r stays 1 and it is asked below */
+	}
 	g_mutex_unlock(&d->op_lock);
 	if (r == 1)
 		r = forward_header(d, vol);
