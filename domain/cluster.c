@@ -99,7 +99,7 @@ static bool spm_looks_free(Pool *p)
 	uint64_t off = 0;
 	bool free_ = true;
 
-	if (m && spm_lease_location(m, &path, &off) == 0)
+	if (m && m->ops->lease_area(m, DOM_LEASE_SPM, NULL, NULL, &path, &off) == 0)
 		(void)lease_resource_peek(path, off, &free_);
 	return free_;
 }
@@ -119,7 +119,7 @@ int spm_acquire(Pool *p, uint64_t *ret_lver)
 	*ret_lver = 0;
 	if (!m)
 		return -ENOENT;
-	r = spm_lease_location(m, &path, &off);
+	r = m->ops->lease_area(m, DOM_LEASE_SPM, NULL, NULL, &path, &off);
 	if (r < 0)
 		return r;
 	return lease_spm_acquire(p->st->leases, p->uuid, m->uuid, path, off, ret_lver);

@@ -343,8 +343,6 @@ void cluster_start(Storage *st);
 void cluster_stop(Storage *st);
 
 /* storage.c, for cluster.c */
-/* Where the pool's SPM lease lives on the master: path (owned) and offset. */
-int spm_lease_location(Domain *m, char **ret_path, uint64_t *ret_off);
 /* Writes POOL_SPM_ID (this host) and POOL_SPM_LVER (lver, or the old one + 1 when 0). */
 void spm_update_master(Pool *p, uint64_t lver);
 /* Writes POOL_SPM_ID=-1 (giving the role up). */

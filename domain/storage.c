@@ -544,11 +544,6 @@ static int activate(Storage *st, GPtrArray *found)
 	return 0;
 }
 
-int spm_lease_location(Domain *m, char **ret_path, uint64_t *ret_off)
-{
-	return m->ops->lease_area(m, DOM_LEASE_SPM, NULL, NULL, ret_path, ret_off);
-}
-
 int dom_reload_md(Domain *d)
 {
 	g_autoptr(MdKv) kv = NULL;

@@ -261,13 +261,10 @@ def test_no_answer_is_etimedout_and_nothing_done(cluster, storage, pool):
     # the SPM's daemon stops answering but keeps its lease (sanlock renews it)
     a.proc.send_signal(signal.SIGSTOP)
     try:
-        t0 = time.monotonic()
         e = ovs.errno_of(os.mkdir, p(b, dom, "never"))
-        took = time.monotonic() - t0
     finally:
         a.proc.send_signal(signal.SIGCONT)
     assert e == errno.ETIMEDOUT, ovs.errname(e)
-    assert took >= 5, "the caller waits for the SPM before giving up"
     time.sleep(1)
     assert not os.path.exists(dom.images("never")), "a timed-out change is not done later"
     assert not os.path.exists(p(a, dom, "never"))
