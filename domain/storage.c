@@ -259,6 +259,54 @@ static int domain_probe_block(Storage *st, const char *vg, GPtrArray *devs, Doma
 	return 0;
 }
 
+/* Whether a domain (its seen key: a directory, "vg:" + VG) was considered already. */
+static bool already_seen(Storage *st, const char *key, const char *uuid)
+{
+	bool seen;
+
+	g_rw_lock_reader_lock(&st->lock);
+	seen = g_hash_table_contains(st->seen, key) || g_hash_table_contains(st->domains, uuid);
+	g_rw_lock_reader_unlock(&st->lock);
+	return seen;
+}
+
+/*
+ * After probing the domain behind key (r: the probe's result, d and error
+ * its outputs; where: its directory or VG, for messages and problems): a
+ * domain in a pool joins the storage and found; one in no
+ * pool is dropped; a failure becomes a problem, except -EBUSY (a lease held
+ * elsewhere), which is returned for the caller to fail on.
+ */
+static int take_probed(Storage *st, const char *key, const char *where, int r, Domain *d,
+		       const char *error, GPtrArray *found)
+{
+	g_rw_lock_writer_lock(&st->lock);
+	g_hash_table_add(st->seen, g_strdup(key));
+	if (r == -EBUSY) {
+		g_rw_lock_writer_unlock(&st->lock);
+		log_debug(LOG_CLASS_LEASE, "domain '%s': lease held elsewhere", where);
+		return -EBUSY;
+	}
+	if (r < 0) {
+		const char *why = error ? error : g_strerror(-r);
+
+		add_problem_locked(st, where, why);
+		g_rw_lock_writer_unlock(&st->lock);
+		log_warning("domain '%s': %s, ignoring", where, why);
+		return r;
+	}
+	if (!d->info->pools || !d->info->pools[0]) {
+		g_rw_lock_writer_unlock(&st->lock);
+		log_info("domain '%s' belongs to no pool, not shown", d->uuid);
+		domain_free(d);
+		return 0;
+	}
+	domain_add_locked(st, d);
+	g_rw_lock_writer_unlock(&st->lock);
+	g_ptr_array_add(found, d);
+	return 0;
+}
+
 /* The block storages: their VGs, each a domain when its marker tag says so. */
 static int scan_block(Storage *st, GPtrArray *found)
 {
@@ -305,40 +353,12 @@ static int scan_block(Storage *st, GPtrArray *found)
 		g_autofree char *error = NULL;
 		g_autofree char *seen_key = g_strconcat("vg:", vg, NULL);
 		Domain *d = NULL;
-		bool seen;
 
-		if (!uuid_is_valid(vg))
-			continue;
-		g_rw_lock_reader_lock(&st->lock);
-		seen = g_hash_table_contains(st->seen, seen_key) ||
-		       g_hash_table_contains(st->domains, vg);
-		g_rw_lock_reader_unlock(&st->lock);
-		if (seen)
+		if (!uuid_is_valid(vg) || already_seen(st, seen_key, vg))
 			continue;
 		r = domain_probe_block(st, vg, value, &d, &error);
-		g_rw_lock_writer_lock(&st->lock);
-		g_hash_table_add(st->seen, g_strdup(seen_key));
-		if (r == -EBUSY) {
-			g_rw_lock_writer_unlock(&st->lock);
+		if (take_probed(st, seen_key, vg, r, d, error, found) == -EBUSY)
 			return -EBUSY;
-		}
-		if (r < 0) {
-			if (!error)
-				error = g_strdup(g_strerror(-r));
-			add_problem_locked(st, vg, error);
-			g_rw_lock_writer_unlock(&st->lock);
-			log_warning("block domain '%s': %s, ignoring", vg, error);
-			continue;
-		}
-		if (!d->info->pools || !d->info->pools[0]) {
-			g_rw_lock_writer_unlock(&st->lock);
-			log_info("domain '%s' belongs to no pool, not shown", vg);
-			domain_free(d);
-			continue;
-		}
-		domain_add_locked(st, d);
-		g_rw_lock_writer_unlock(&st->lock);
-		g_ptr_array_add(found, d);
 	}
 	return 0;
 }
@@ -463,43 +483,14 @@ static int scan_path(Storage *st, const char *path, GPtrArray *found)
 		g_autofree char *md = g_build_filename(dirpath, "dom_md", NULL);
 		g_autofree char *error = NULL;
 		Domain *d = NULL;
-		bool seen;
 		int r;
 
-		if (!uuid_is_valid(name) || !g_file_test(md, G_FILE_TEST_IS_DIR))
-			continue;
-		g_rw_lock_reader_lock(&st->lock);
-		seen = g_hash_table_contains(st->seen, dirpath) ||
-		       g_hash_table_contains(st->domains, name);
-		g_rw_lock_reader_unlock(&st->lock);
-		if (seen)
+		if (!uuid_is_valid(name) || !g_file_test(md, G_FILE_TEST_IS_DIR) ||
+		    already_seen(st, dirpath, name))
 			continue;
 		r = domain_probe(st, dirpath, name, &d, &error);
-		g_rw_lock_writer_lock(&st->lock);
-		g_hash_table_add(st->seen, g_strdup(dirpath));
-		if (r == -EBUSY) {
-			/* fatal: the caller says so */
-			g_rw_lock_writer_unlock(&st->lock);
-			log_debug(LOG_CLASS_LEASE, "domain '%s': lease held elsewhere", name);
-			return -EBUSY;
-		}
-		if (r < 0) {
-			if (!error)
-				error = g_strdup(g_strerror(-r));
-			add_problem_locked(st, dirpath, error);
-			g_rw_lock_writer_unlock(&st->lock);
-			log_warning("domain '%s': %s, ignoring", dirpath, error);
-			continue;
-		}
-		if (!d->info->pools || !d->info->pools[0]) {
-			g_rw_lock_writer_unlock(&st->lock);
-			log_info("domain '%s' belongs to no pool, not shown", name);
-			domain_free(d);
-			continue;
-		}
-		domain_add_locked(st, d);
-		g_rw_lock_writer_unlock(&st->lock);
-		g_ptr_array_add(found, d);
+		if (take_probed(st, dirpath, dirpath, r, d, error, found) == -EBUSY)
+			return -EBUSY; /* fatal: the caller says so */
 	}
 	return 0;
 }
