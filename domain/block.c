@@ -110,18 +110,6 @@ static uint64_t lv_shown_size(BlockLv *lv)
 	return blk_extmap_size(m);
 }
 
-/* A volume whose record cannot be read: raw, illegal, read-only. */
-static void corrupt_record(Domain *d, const char *img, MdVolume *md)
-{
-	memset(md, 0, sizeof(*md));
-	md->format = MD_VOL_FORMAT_RAW;
-	md->type = MD_VOL_TYPE_PREALLOCATED;
-	md->role = MD_VOL_ROLE_LEAF;
-	md->legality = MD_LEGALITY_ILLEGAL;
-	g_strlcpy(md->domain, d->uuid, sizeof(md->domain));
-	g_strlcpy(md->image, img, sizeof(md->image));
-}
-
 static int read_slot(Domain *d, uint32_t slot, MdVolume *ret)
 {
 	uint64_t off = 0;
@@ -222,7 +210,7 @@ static void scan_lv(Domain *d, BlkLv *blv)
 		log_warning("domain '%s' volume '%s/%s': bad metadata record in slot %u (%s), "
 			    "serving it read-only and illegal",
 			    d->uuid, t.image, blv->name, t.slot, g_strerror(-r));
-		corrupt_record(d, t.image, &vol->md);
+		model_corrupt_record(d, MD_VOL_TYPE_PREALLOCATED, t.image, &vol->md);
 		vol->corrupt = true;
 		vol->md.capacity = blv->size;
 	}

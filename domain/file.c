@@ -51,18 +51,6 @@ static bool has_suffix(const char *s, const char *suffix)
 	return n > m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* Fills a record for a volume whose own record cannot be read. */
-static void corrupt_record(Domain *d, const char *img, MdVolume *md)
-{
-	memset(md, 0, sizeof(*md));
-	md->format = MD_VOL_FORMAT_RAW;
-	md->type = MD_VOL_TYPE_SPARSE;
-	md->role = MD_VOL_ROLE_LEAF;
-	md->legality = MD_LEGALITY_ILLEGAL;
-	g_strlcpy(md->domain, d->uuid, sizeof(md->domain));
-	g_strlcpy(md->image, img, sizeof(md->image));
-}
-
 static int read_record(int img_fd, const char *vol, MdVolume *ret)
 {
 	g_autofree char *path = g_strconcat(vol, META_SUFFIX, NULL);
@@ -95,7 +83,7 @@ static void scan_volume(Domain *d, Image *img, int img_fd, const char *name)
 		log_warning("domain '%s' volume '%s/%s': bad metadata record (%s), serving it "
 			    "read-only and illegal",
 			    d->uuid, img->name, name, g_strerror(-r));
-		corrupt_record(d, img->name, &md);
+		model_corrupt_record(d, MD_VOL_TYPE_SPARSE, img->name, &md);
 		vol->corrupt = true;
 	}
 	vol->md = md;
@@ -112,7 +100,7 @@ static void scan_iso_file(Domain *d, Image *img, int img_fd, const char *name)
 		return;
 	vol = model_volume_new(d, name);
 	vol->plain = true;
-	corrupt_record(d, img->name, &vol->md);
+	model_corrupt_record(d, MD_VOL_TYPE_SPARSE, img->name, &vol->md);
 	vol->md.legality = MD_LEGALITY_LEGAL;
 	vol->md.capacity = (uint64_t)st.st_size;
 	model_add_volume_locked(d, vol);

@@ -258,6 +258,11 @@ Image *model_find_image_locked(Domain *d, const char *name);
 /* Volumes whose parent is vol (any image); count only when ret is NULL. */
 unsigned model_children_locked(Domain *d, const char *vol, GPtrArray *ret);
 bool model_volume_in_image_locked(Volume *vol, Image *img);
+/*
+ * The record a volume gets when its own cannot be read (or an ISO file,
+ * which has none): raw, type as the backend makes them, a leaf, illegal.
+ */
+void model_corrupt_record(Domain *d, MdVolType type, const char *img, MdVolume *md);
 /* The image named in the record (the home of a template), or NULL. */
 Image *model_home_image_locked(Volume *vol);
 

@@ -131,3 +131,14 @@ Image *model_home_image_locked(Volume *vol)
 	}
 	return vol->images->len ? vol->images->pdata[0] : NULL;
 }
+
+void model_corrupt_record(Domain *d, MdVolType type, const char *img, MdVolume *md)
+{
+	memset(md, 0, sizeof(*md));
+	md->format = MD_VOL_FORMAT_RAW;
+	md->type = type;
+	md->role = MD_VOL_ROLE_LEAF;
+	md->legality = MD_LEGALITY_ILLEGAL;
+	g_strlcpy(md->domain, d->uuid, sizeof(md->domain));
+	g_strlcpy(md->image, img, sizeof(md->image));
+}
