@@ -165,19 +165,8 @@ static int serve_request(const MdMboxRequest *req, MdMboxReply *reply, void *opa
 	log_debug(LOG_CLASS_LEASE, "pool '%s': host %u asked %s on '%s/%s': %s", p->uuid,
 		  req->host_id, md_mbox_op_to_string(req->op), fr.img ? fr.img : "",
 		  fr.vol ? fr.vol : "", r < 0 ? g_strerror(-r) : "done");
-	if (r == 0) {
-		g_mutex_lock(&p->server_lock);
-		if (p->serving) {
-			/* renames and links touch two images: the whole domain */
-			bool two = fr.op == FWD_RENAME_IMG || fr.op == FWD_LINK;
-			int r2 = mbox_publish_change(p->mbox, d->uuid,
-						     two || !fr.img ? "" : fr.img);
-
-			if (r2 < 0)
-				log_warning_errno(r2, "pool '%s': publishing a change", p->uuid);
-		}
-		g_mutex_unlock(&p->server_lock);
-	}
+	/* what it changed is published with the SPM's other changes
+	 * (dom_changed(), spm_publish_changes()) */
 	return r;
 }
 
