@@ -43,11 +43,6 @@
 /* Set while a thread does work the SPM was asked for: never forwarded again. */
 static __thread bool serving;
 
-bool spm_serving(void)
-{
-	return serving;
-}
-
 void spm_set_serving(bool on)
 {
 	serving = on;

@@ -24,12 +24,11 @@
 #define CALL_TIMEOUT_MS 10000u
 /* Host ids the SPM serves: oVirt's default maxHostID. */
 #define SERVE_MAX_HOST_ID 250u
-#define MBOX_AREA (16ull << 20)
 
 static int mbox_location(Domain *m, const char *name, char **ret_path, uint64_t *ret_off)
 {
 	if (m->bd)
-		return block_special_location(m, name, 0, MBOX_AREA, ret_path, ret_off);
+		return block_special_location(m, name, 0, MD_MBOX_AREA_SIZE, ret_path, ret_off);
 	*ret_path = g_build_filename(m->dir, "dom_md", name, NULL);
 	*ret_off = 0;
 	return 0;

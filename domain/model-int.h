@@ -331,7 +331,6 @@ int dom_reload(Domain *d);
  * lease is lost while serving a forwarded request, -EROFS on a shadow.
  */
 int spm_guard(Domain *d);
-bool spm_serving(void);
 /* This host (SPM) changed d's metadata: the other hosts are told (cluster.c). */
 static inline void dom_changed(Domain *d)
 {
