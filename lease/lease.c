@@ -874,11 +874,24 @@ int lease_spm_release(LeaseManager *m, const char *pool_uuid)
 		return -EPERM;
 	/* sanlock_release names a resource by lockspace and name only */
 	res_fill(res, sh->space->name, SPM_RESOURCE, "", 0);
-	g_mutex_lock(&sh->space->lock);
-	if (sh->space->gen == sh->gen && sh->space->sock >= 0)
-		r = sanlock_rv_to_errno(sanlock_release(sh->space->sock, -1, 0, 1, &res));
-	g_mutex_unlock(&sh->space->lock);
+	/* a failed release would leave SDM held and forgotten (nobody could
+	 * take the role): try again, and on failure keep the hold */
+	for (int i = 0; i < 5; i++) {
+		if (i)
+			g_usleep(50 * 1000);
+		g_mutex_lock(&sh->space->lock);
+		if (sh->space->gen == sh->gen && sh->space->sock >= 0)
+			r = sanlock_rv_to_errno(sanlock_release(sh->space->sock, -1, 0, 1, &res));
+		g_mutex_unlock(&sh->space->lock);
+		if (r == 0)
+			break;
+	}
 	log_debug(LOG_CLASS_LEASE, "pool '%s': SPM resource released: %d", pool_uuid, r);
+	if (r < 0) {
+		g_mutex_lock(&m->lock);
+		g_hash_table_replace(m->spm, g_strdup(pool_uuid), g_steal_pointer(&sh));
+		g_mutex_unlock(&m->lock);
+	}
 	return r;
 }
 
