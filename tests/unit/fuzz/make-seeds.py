@@ -410,6 +410,14 @@ def mbox_seeds():
     write("mbox-changes", "bad-name.bin", b"\0" + changes_record(3, 17, [(1, MBOX_DOM, "a/b")]))
 
 
+def sanlock_leader_seeds():
+    # the SDM leader sanlock wrote (tests/unit/data/README.md)
+    with open(os.path.join(DATA, "sanlock-sdm-released.leader"), "rb") as f:
+        leader = f.read()
+    write("sanlock-leader", "released.bin", leader)
+    write("sanlock-leader", "short.bin", leader[:100])
+
+
 if __name__ == "__main__":
     kv_seeds()
     kv_tags_seeds()
@@ -421,3 +429,4 @@ if __name__ == "__main__":
     block_seeds()
     lvm_report_seeds()
     mbox_seeds()
+    sanlock_leader_seeds()
