@@ -7,7 +7,12 @@
  * whoever asks first after it became free: at the first mount, after the
  * holder released it, or once a dead holder's lease expired (sanlock's
  * bounds for the lockspace's io_timeout).  A host that released the role
- * stays out of the contest for RELEASE_BACKOFF so that another takes it.
+ * stays out of the contest so that another takes it: until the lease's
+ * version on disk shows that another host did, or for RELEASE_BACKOFF when
+ * nobody does (then the role comes back).  Ending the wait as soon as the
+ * version moves matters when the role is passed around quickly: a host
+ * still waiting after its own release must not leave the role to the one
+ * that has just given it up.
  *
  * Starting as SPM (spm_start): every domain of the pool is re-read (another
  * SPM may have changed it), its journal replayed (operations the last SPM
@@ -65,38 +70,51 @@ int spm_guard(Domain *d)
 	return 0;
 }
 
-/* Re-reads, replays and repairs every domain of p as its new SPM. */
+/*
+ * Re-reads, replays and repairs every domain of p as its new SPM.  Every
+ * domain's op_lock is held throughout, so no operation runs on a domain
+ * whose journal is not replayed yet (nothing holds two op_locks otherwise,
+ * so taking them all cannot deadlock).
+ */
 static void spm_recover(Pool *p)
 {
 	g_autoptr(GPtrArray) doms = pool_domains(p);
 
+	for (guint i = 0; i < doms->len; i++)
+		g_mutex_lock(&((Domain *)doms->pdata[i])->op_lock);
 	for (guint i = 0; i < doms->len; i++) {
 		Domain *d = doms->pdata[i];
 		int r = 0;
 
-		g_mutex_lock(&d->op_lock);
 		r = dom_reload_locked(d);
 		if (r == 0)
 			r = jrnl_replay(d);
 		if (r == 0)
 			(void)dom_repair(d);
-		g_mutex_unlock(&d->op_lock);
 		if (r < 0)
 			log_warning_errno(r, "domain '%s': recovering as the new SPM", d->uuid);
 	}
+	for (guint i = doms->len; i-- > 0;)
+		g_mutex_unlock(&((Domain *)doms->pdata[i])->op_lock);
 }
 
-/* Whether the SPM lease looks free on disk (on doubt: yes, ask sanlock). */
-static bool spm_looks_free(Pool *p)
+/*
+ * The SPM lease's leader as it is on disk: whether it is free and its
+ * version.  < 0 when it cannot be read (then nothing is known).
+ */
+static int spm_peek(Pool *p, bool *ret_free, uint64_t *ret_lver)
 {
 	Domain *m = pool_master(p);
 	g_autofree char *path = NULL;
 	uint64_t off = 0;
-	bool free_ = true;
+	int r;
 
-	if (m && m->ops->lease_area(m, DOM_LEASE_SPM, NULL, NULL, &path, &off) == 0)
-		(void)lease_resource_peek(path, off, &free_);
-	return free_;
+	if (!m)
+		return -ENOENT;
+	r = m->ops->lease_area(m, DOM_LEASE_SPM, NULL, NULL, &path, &off);
+	if (r == 0)
+		r = lease_resource_peek(path, off, ret_free, ret_lver);
+	return r;
 }
 
 bool dom_may_write(Domain *d)
@@ -127,15 +145,16 @@ void spm_begin(Pool *p, uint64_t lver, bool fresh)
 	if (!fresh)
 		spm_recover(p);
 	spm_update_master(p, lver);
-	if (lease_kind(p->st->leases) == LEASE_KIND_LOCAL)
-		return; /* one host: nobody to answer */
-	g_mutex_lock(&p->server_lock);
-	p->lver = lver;
-	g_mutex_unlock(&p->server_lock);
-	/* at mount the cluster thread starts it, after daemonizing: no thread
-	 * started before the fork would live on in the daemon */
-	if (p->st->cluster)
-		spm_serve_start(p);
+	if (lease_kind(p->st->leases) != LEASE_KIND_LOCAL) {
+		g_mutex_lock(&p->server_lock);
+		p->lver = lver;
+		g_mutex_unlock(&p->server_lock);
+		/* at mount the cluster thread starts it, after daemonizing: no
+		 * thread started before the fork would live on in the daemon */
+		if (p->st->cluster)
+			spm_serve_start(p);
+	}
+	__atomic_store_n(&p->spm_ready, true, __ATOMIC_RELEASE);
 }
 
 /*
@@ -157,29 +176,48 @@ static void spm_lost(Pool *p)
 			 p->uuid);
 }
 
+/* Waits for the role to settle (an SPM still starting finishes first). */
 int pool_spm_release(Pool *p)
 {
+	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&p->role_lock);
 	Storage *st = p->st;
+	uint64_t lver = 0;
 	int r;
 
 	if (!pool_is_spm(p))
 		return -EPERM;
 	if (lease_kind(st->leases) == LEASE_KIND_LOCAL)
-		return lease_spm_release(st->leases, p->uuid); /* nobody else to take it */
+		return lease_spm_release(st->leases, p->uuid, NULL); /* nobody else to take it */
+	__atomic_store_n(&p->spm_ready, false, __ATOMIC_RELAXED);
 	spm_serve_stop(p);
 	spm_clear_master(p);
+	/* the backoff starts before the lease is free: the cluster thread must
+	 * not take it straight back */
+	__atomic_store_n(&p->released_lver, UINT64_MAX, __ATOMIC_RELAXED);
 	__atomic_store_n(&p->backoff_until, g_get_monotonic_time() + RELEASE_BACKOFF_US,
-			 __ATOMIC_RELAXED);
-	r = lease_spm_release(st->leases, p->uuid);
-	if (r == 0)
-		log_info("pool '%s': SPM role released", p->uuid);
+			 __ATOMIC_RELEASE);
+	r = lease_spm_release(st->leases, p->uuid, &lver);
+	if (r < 0)
+		__atomic_store_n(&p->spm_ready, true, __ATOMIC_RELAXED); /* still SPM */
+	if (r == 0) {
+		__atomic_store_n(&p->released_lver, lver, __ATOMIC_RELAXED);
+		log_info("pool '%s': SPM role released (lease version %" G_GUINT64_FORMAT ")",
+			 p->uuid, lver);
+	}
 	return r;
 }
 
-/* One round for one pool. */
+/*
+ * One round for one pool.  Under role_lock: a release (another thread)
+ * never runs while this host takes the role, starts as SPM or restarts
+ * the mailbox after a check.
+ */
 static void cluster_tick(Pool *p, gint64 now)
 {
+	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&p->role_lock);
 	Storage *st = p->st;
+	bool known, free_ = true;
+	uint64_t lver = 0;
 
 	if (lease_is_spm(st->leases, p->uuid)) {
 		spm_publish_changes(p);
@@ -194,19 +232,23 @@ static void cluster_tick(Pool *p, gint64 now)
 		return;
 	}
 	spm_serve_stop(p); /* no-op unless the role went away */
+	__atomic_store_n(&p->spm_ready, false, __ATOMIC_RELAXED);
 	spm_refresh(p, now);
-	if (now < __atomic_load_n(&p->backoff_until, __ATOMIC_RELAXED) ||
-	    now - p->last_try < ELECT_INTERVAL_US)
+	if (now - p->last_try < ELECT_INTERVAL_US)
 		return;
-	if (now - p->last_try < ELECT_SLOW_US && !spm_looks_free(p))
+	known = spm_peek(p, &free_, &lver) == 0;
+	if (now < __atomic_load_n(&p->backoff_until, __ATOMIC_ACQUIRE)) {
+		/* released it: wait until another host has taken it since */
+		if (!known || lver <= __atomic_load_n(&p->released_lver, __ATOMIC_RELAXED))
+			return;
+		__atomic_store_n(&p->backoff_until, 0, __ATOMIC_RELAXED);
+	}
+	/* on doubt (the leader cannot be read) ask sanlock, which decides */
+	if (now - p->last_try < ELECT_SLOW_US && known && !free_)
 		return;
 	p->last_try = now;
-	{
-		uint64_t lver = 0;
-
-		if (spm_acquire(p, &lver) == 0)
-			spm_begin(p, lver, false);
-	}
+	if (spm_acquire(p, &lver) == 0)
+		spm_begin(p, lver, false);
 }
 
 static gpointer cluster_thread(gpointer opaque)

@@ -93,6 +93,7 @@ GPtrArray *pool_domains(Pool *p);
 Domain *pool_domain_lookup(Pool *p, const char *uuid);
 /* Host id of the SPM, -1 when none. */
 int pool_spm_host(Pool *p);
+/* Whether this host is the pool's SPM, started: recovered, keys written, answering. */
 bool pool_is_spm(Pool *p);
 /* Hands the SPM role over ("release"); -EPERM when this host is not SPM. */
 int pool_spm_release(Pool *p);

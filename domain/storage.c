@@ -82,6 +82,7 @@ static void pool_free(gpointer p)
 	spm_mailbox_close(pool);
 	g_ptr_array_unref(pool->domains);
 	g_mutex_clear(&pool->server_lock);
+	g_mutex_clear(&pool->role_lock);
 	g_free(pool);
 }
 
@@ -394,6 +395,7 @@ static Pool *pool_get_locked(Storage *st, const char *uuid)
 	g_strlcpy(p->uuid, uuid, sizeof(p->uuid));
 	p->domains = g_ptr_array_new();
 	g_mutex_init(&p->server_lock);
+	g_mutex_init(&p->role_lock);
 	g_hash_table_insert(st->pools, p->uuid, p);
 	return p;
 }
@@ -410,6 +412,10 @@ void spm_update_master(Pool *p, uint64_t lver)
 
 	if (!m || !m->info->has_pool_keys)
 		return;
+	if (lease_spm_check(p->st->leases, p->uuid) < 0) {
+		log_warning("pool '%s': the SPM lease is not held, not writing the SPM keys", p->uuid);
+		return;
+	}
 	kv = md_kv_copy(m->kv);
 	md_kv_set_int(kv, "POOL_SPM_ID", lease_host_id(p->st->leases));
 	/* the SPM resource's lease version; never lower than the last + 1 (the
@@ -660,7 +666,8 @@ void spm_clear_master(Pool *p)
 	Domain *m = p->master;
 	g_autoptr(MdKv) kv = NULL;
 
-	if (!m || !m->info->has_pool_keys || !lease_is_spm(p->st->leases, p->uuid))
+	if (!m || !m->info->has_pool_keys || !lease_is_spm(p->st->leases, p->uuid) ||
+	    lease_spm_check(p->st->leases, p->uuid) < 0)
 		return;
 	kv = md_kv_copy(m->kv);
 	md_kv_set_int(kv, "POOL_SPM_ID", -1);
@@ -783,7 +790,8 @@ Domain *pool_domain_lookup(Pool *p, const char *uuid)
 
 bool pool_is_spm(Pool *p)
 {
-	return lease_is_spm(p->st->leases, p->uuid);
+	return __atomic_load_n(&p->spm_ready, __ATOMIC_ACQUIRE) &&
+	       lease_is_spm(p->st->leases, p->uuid);
 }
 
 int pool_spm_host(Pool *p)

@@ -61,6 +61,7 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "metadata/md-sanlock.h"
 #include "common/banned.h"
 
 /* The killpath's signal: real-time, so several losses queue (see above). */
@@ -852,7 +853,7 @@ int lease_spm_acquire(LeaseManager *m, const char *pool_uuid, const char *locksp
 	return 0;
 }
 
-int lease_spm_release(LeaseManager *m, const char *pool_uuid)
+int lease_spm_release(LeaseManager *m, const char *pool_uuid, uint64_t *ret_lver)
 {
 	g_autofree SpmHold *sh = NULL;
 	gpointer key = NULL;
@@ -864,6 +865,8 @@ int lease_spm_release(LeaseManager *m, const char *pool_uuid)
 		/* One host: nobody else can take the role, so it comes straight back. */
 		log_info("pool '%s': SPM role released by host %u; no other host, taking it again",
 			 pool_uuid, m->host_id);
+		if (ret_lver)
+			*ret_lver = 0;
 		return 0;
 	}
 	g_mutex_lock(&m->lock);
@@ -872,6 +875,8 @@ int lease_spm_release(LeaseManager *m, const char *pool_uuid)
 	g_mutex_unlock(&m->lock);
 	if (!sh)
 		return -EPERM;
+	if (ret_lver)
+		*ret_lver = sh->lver;
 	/* sanlock_release names a resource by lockspace and name only */
 	res_fill(res, sh->space->name, SPM_RESOURCE, "", 0);
 	/* a failed release would leave SDM held and forgotten (nobody could
@@ -1052,13 +1057,13 @@ int lease_format_resource(const char *path, uint64_t offset, const char *lockspa
 	return sanlock_rv_to_errno(sanlock_direct_write_resource(&u.res, 0, 0, 0));
 }
 
-int lease_resource_peek(const char *path, uint64_t offset, bool *ret_free)
+int lease_resource_peek(const char *path, uint64_t offset, bool *ret_free, uint64_t *ret_lver)
 {
 	g_auto(OvFd) fd = -1;
-	void *buf = NULL;
-	uint32_t magic;
-	uint64_t timestamp;
+	g_autofree void *buf = NULL;
+	MdSanlockLeader l;
 	ssize_t n;
+	int r;
 
 	fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
 	if (fd < 0)
@@ -1066,19 +1071,14 @@ int lease_resource_peek(const char *path, uint64_t offset, bool *ret_free)
 	if (posix_memalign(&buf, 4096, 4096) != 0)
 		return -ENOMEM;
 	n = pread(fd, buf, 4096, (off_t)offset);
-	if (n < 200) {
-		int r = n < 0 ? ov_errno() : -EIO;
-
-		free(buf);
+	if (n < 0)
+		return ov_errno();
+	r = md_sanlock_leader_parse(buf, (size_t)n, &l);
+	if (r == -EINVAL)
+		return -EIO; /* short read */
+	if (r < 0)
 		return r;
-	}
-	/* reference 9.3: little-endian magic at 0, timestamp at 152 */
-	memcpy(&magic, buf, sizeof(magic));
-	memcpy(&timestamp, (char *)buf + 152, sizeof(timestamp));
-	free(buf);
-	magic = GUINT32_FROM_LE(magic);
-	if (magic != 0x06152010u)
-		return -EUCLEAN;
-	*ret_free = GUINT64_FROM_LE(timestamp) == 0;
+	*ret_free = md_sanlock_leader_free(&l);
+	*ret_lver = l.lver;
 	return 0;
 }

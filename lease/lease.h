@@ -103,8 +103,11 @@ int lease_join(LeaseManager *m, const char *lockspace, const char *path, uint64_
  */
 int lease_spm_acquire(LeaseManager *m, const char *pool_uuid, const char *lockspace,
 		      const char *path, uint64_t offset, uint64_t *ret_lver);
-/* Gives the SPM resource back; -EPERM when not held. */
-int lease_spm_release(LeaseManager *m, const char *pool_uuid);
+/*
+ * Gives the SPM resource back; -EPERM when not held.  With ret_lver, the
+ * lease version given up (0 for local leases).
+ */
+int lease_spm_release(LeaseManager *m, const char *pool_uuid, uint64_t *ret_lver);
 bool lease_is_spm(const LeaseManager *m, const char *pool_uuid);
 /*
  * Asks the lease manager (sanlock: the daemon) whether the SPM resource is
@@ -138,10 +141,12 @@ void lease_release(LeaseHold *h);
 /*
  * Reads the leader record of the paxos resource at offset of path straight
  * from the storage (no daemon): *ret_free is true when nobody holds it
- * (timestamp 0, as sanlock leaves a released resource).  -EUCLEAN when
- * the sector is not a resource leader.  A hint for when to ask sanlock.
+ * (timestamp 0, as sanlock leaves a released resource), *ret_lver is its
+ * lease version (+1 at each acquisition, by any host).  -EUCLEAN when the
+ * sector is not a resource leader or fails its checksum.  A hint for when
+ * to ask sanlock, never a grant.
  */
-int lease_resource_peek(const char *path, uint64_t offset, bool *ret_free);
+int lease_resource_peek(const char *path, uint64_t offset, bool *ret_free, uint64_t *ret_lver);
 
 /*
  * The sanlock resource name of a volume: the name itself when it fits,
