@@ -102,17 +102,22 @@ class SanlockDaemon:
     def status(self):
         """(lockspaces, resources) of `sanlock client status`: lockspace strings
         "NAME:HOST_ID:PATH:OFFSET" (with a trailing " ADD"/" REM" while that
-        runs) and resources as (lockspace, name, path, offset, lver, pid)."""
+        runs) and the resources held as (lockspace, name, path, offset, lver,
+        pid).  A resource sanlock is still acquiring (" ADD": its paxos round
+        may yet lose) is not held and not listed; one being released
+        (" REM") or orphaned (" ORPHAN") still is."""
         out = self.client("status").stdout
         spaces, resources = [], []
         for line in out.splitlines():
             if line.startswith("s "):
                 spaces.append(line[2:])
             elif line.startswith("r "):
-                m = re.match(r"r ([^:]+):([^:]+):(.+):(\d+):(\d+) p (\d+)", line)
+                m = re.fullmatch(r"r ([^:]+):([^:]+):(.+):(\d+):(\d+) p (\d+)( ADD| REM| ORPHAN)?",
+                                 line)
                 assert m, f"cannot parse {line!r}"
-                ls, name, path, off, lver, pid = m.groups()
-                resources.append((ls, name, path, int(off), int(lver), int(pid)))
+                ls, name, path, off, lver, pid, state = m.groups()
+                if state != " ADD":
+                    resources.append((ls, name, path, int(off), int(lver), int(pid)))
         return spaces, resources
 
     def resources(self, name=None):
