@@ -4,7 +4,8 @@
  * Values are plain text without a trailing newline.  Errors, as the
  * contract's setxattr row says: EPERM for a read-only key, EINVAL for a bad
  * value, ERANGE for a too long one, ENOTSUP for a key we do not know;
- * getxattr of a missing key is ENODATA.
+ * getxattr of a missing key is ENODATA, of a name outside the user
+ * namespace EOPNOTSUPP (user_namespace()).
  *
  * The mount root also answers user.ovstore.status (the JSON of `ovstore
  * status`) and user.ovstore.log (the daemon's recent debug lines).
@@ -206,6 +207,19 @@ static void reply_value(fuse_req_t req, const char *value, size_t size)
 		fuse_reply_buf(req, value, len);
 }
 
+/*
+ * Whether name is in the user namespace, the only one ovstore keeps.  A
+ * missing user attribute is ENODATA (CONTRACT.md); the other namespaces
+ * (security., system. for POSIX ACLs, trusted.) are not supported at all,
+ * as on a file system mounted without them: EOPNOTSUPP.  Tools remember
+ * that per file system, so `ls -l` asks the daemon for an ACL and an
+ * SELinux label once, not three times per entry.
+ */
+static bool user_namespace(const char *name)
+{
+	return g_str_has_prefix(name, "user.");
+}
+
 void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	Fs *fs = fuse_req_userdata(req);
@@ -223,7 +237,7 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	if (r == 0)
 		r = node_value(fs, n, a, &value);
 	if (r < 0) {
-		fuse_reply_err(req, ENODATA);
+		fuse_reply_err(req, user_namespace(name) ? ENODATA : EOPNOTSUPP);
 		return;
 	}
 	reply_value(req, value, size);
@@ -339,8 +353,10 @@ void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		fuse_reply_err(req, EPERM); /* the attributes always exist */
 	else if (r == -ENODATA)
 		fuse_reply_err(req, ENODATA);
+	else if (g_str_has_prefix(name, PREFIX) || !user_namespace(name))
+		fuse_reply_err(req, ENOTSUP);
 	else
-		fuse_reply_err(req, g_str_has_prefix(name, PREFIX) ? ENOTSUP : ENODATA);
+		fuse_reply_err(req, ENODATA);
 }
 
 char *fs_status_json(Fs *fs)

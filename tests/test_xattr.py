@@ -4,6 +4,7 @@ writable ones, each error, and the generation counter."""
 import errno
 import os
 import re
+import subprocess
 
 import pytest
 
@@ -155,6 +156,39 @@ def test_enodata(mnt):
     assert errno_of(xget, v, "uuid") == errno.ENODATA
     assert errno_of(xget, v, "spm") == errno.ENODATA
     assert errno_of(xget, mnt.dom(), "spm") == errno.ENODATA
+
+
+def test_other_namespaces_not_supported(mnt):
+    """Only the user namespace is kept: security., system. (POSIX ACLs) and
+    trusted. names are EOPNOTSUPP, to read, set and remove, as on a file
+    system mounted without them."""
+    mnt.mkimg("img")
+    v = mnt.raw("img", "vol")
+    for path in (mnt.root, mnt.dom(), mnt.img("img"), v):
+        for name in ("security.selinux", "security.capability", "system.posix_acl_access",
+                     "system.posix_acl_default", "trusted.x"):
+            assert errno_of(os.getxattr, path, name) == errno.EOPNOTSUPP, (path, name)
+        # (capabilities and ACLs the kernel handles itself before asking)
+        for name in ("security.selinux", "trusted.x"):
+            assert errno_of(os.setxattr, path, name, b"x") == errno.EOPNOTSUPP, (path, name)
+            assert errno_of(os.removexattr, path, name) == errno.EOPNOTSUPP, (path, name)
+        assert errno_of(os.removexattr, path, "user.nosuch") == errno.ENODATA, path
+
+
+def test_ls_l_asks_for_xattrs_once(mnt):
+    """GNU ls -l asks for an ACL and an SELinux label of every entry; told
+    EOPNOTSUPP once it stops asking on this file system (with ENODATA it
+    would ask 3 times per entry: 3 requests to the daemon each)."""
+    n = 200
+    for i in range(n):
+        mnt.mkimg(f"img{i:03}")
+    mnt.raw("img000", "vol")
+    before = mnt.mount.status()["requests"]["getxattr"]
+    out = subprocess.run(["ls", "-l", mnt.dom(), mnt.img("img000")], check=True,
+                         capture_output=True, text=True).stdout
+    after = mnt.mount.status()["requests"]["getxattr"]
+    assert out.count("img") >= n and "vol" in out
+    assert after - before < 10, f"{after - before} GETXATTR requests for ls -l of {n} entries"
 
 
 def test_spm_bad_value_einval(mnt):
