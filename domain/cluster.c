@@ -176,10 +176,8 @@ static void spm_lost(Pool *p)
 			 p->uuid);
 }
 
-/* Waits for the role to settle (an SPM still starting finishes first). */
-int pool_spm_release(Pool *p)
+static int spm_release_locked(Pool *p)
 {
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&p->role_lock);
 	Storage *st = p->st;
 	uint64_t lver = 0;
 	int r;
@@ -207,14 +205,19 @@ int pool_spm_release(Pool *p)
 	return r;
 }
 
-/*
- * One round for one pool.  Under role_lock: a release (another thread)
- * never runs while this host takes the role, starts as SPM or restarts
- * the mailbox after a check.
- */
-static void cluster_tick(Pool *p, gint64 now)
+/* Waits for the role to settle (an SPM still starting finishes first). */
+int pool_spm_release(Pool *p)
 {
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&p->role_lock);
+	int r;
+
+	g_mutex_lock(&p->role_lock);
+	r = spm_release_locked(p);
+	g_mutex_unlock(&p->role_lock);
+	return r;
+}
+
+static void cluster_tick_locked(Pool *p, gint64 now)
+{
 	Storage *st = p->st;
 	bool known, free_ = true;
 	uint64_t lver = 0;
@@ -249,6 +252,18 @@ static void cluster_tick(Pool *p, gint64 now)
 	p->last_try = now;
 	if (spm_acquire(p, &lver) == 0)
 		spm_begin(p, lver, false);
+}
+
+/*
+ * One round for one pool.  Under role_lock: a release (another thread)
+ * never runs while this host takes the role, starts as SPM or restarts
+ * the mailbox after a check.
+ */
+static void cluster_tick(Pool *p, gint64 now)
+{
+	g_mutex_lock(&p->role_lock);
+	cluster_tick_locked(p, now);
+	g_mutex_unlock(&p->role_lock);
 }
 
 static gpointer cluster_thread(gpointer opaque)
