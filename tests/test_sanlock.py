@@ -291,7 +291,11 @@ def test_killed_daemon_lease_is_free_at_once(cluster, storage, pool):
             os.close(fd)
         except OSError:
             pass
-    assert h1.daemon.resources() == []
+    # sanlock releases them as soon as it sees the client gone (its socket
+    # closed), asynchronously: well before host 1's id could be found dead
+    # (8 io_timeouts + 60 s), which is what this bound tells apart
+    wait_for(lambda: h1.daemon.resources() == [], "host 1's sanlock to release the dead "
+             "client's leases", timeout=8 * IO_TIMEOUT)
     assert open_errno(v2, os.O_RDWR) is None
 
 
