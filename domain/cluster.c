@@ -189,20 +189,21 @@ static int spm_release_locked(Pool *p)
 	__atomic_store_n(&p->spm_ready, false, __ATOMIC_RELAXED);
 	spm_serve_stop(p);
 	spm_clear_master(p);
-	/* the backoff starts before the lease is free: the cluster thread must
-	 * not take it straight back */
-	__atomic_store_n(&p->released_lver, UINT64_MAX, __ATOMIC_RELAXED);
-	__atomic_store_n(&p->backoff_until, g_get_monotonic_time() + RELEASE_BACKOFF_US,
-			 __ATOMIC_RELEASE);
 	r = lease_spm_release(st->leases, p->uuid, &lver);
-	if (r < 0)
-		__atomic_store_n(&p->spm_ready, true, __ATOMIC_RELAXED); /* still SPM */
-	if (r == 0) {
-		__atomic_store_n(&p->released_lver, lver, __ATOMIC_RELAXED);
-		log_info("pool '%s': SPM role released (lease version %" G_GUINT64_FORMAT ")",
-			 p->uuid, lver);
+	if (r < 0) {
+		/* still SPM (the lease manager kept the hold): say so again */
+		log_warning_errno(r, "pool '%s': releasing the SPM lease, staying SPM", p->uuid);
+		spm_update_master(p, lver);
+		spm_serve_start(p);
+		__atomic_store_n(&p->spm_ready, true, __ATOMIC_RELAXED);
+		return r;
 	}
-	return r;
+	/* role_lock held: the cluster thread sees both at its next tick */
+	p->released_lver = lver;
+	p->backoff_until = g_get_monotonic_time() + RELEASE_BACKOFF_US;
+	log_info("pool '%s': SPM role released (lease version %" G_GUINT64_FORMAT ")", p->uuid,
+		 lver);
+	return 0;
 }
 
 /* Waits for the role to settle (an SPM still starting finishes first). */
@@ -236,15 +237,14 @@ static void cluster_tick_locked(Pool *p, gint64 now)
 	}
 	spm_serve_stop(p); /* no-op unless the role went away */
 	__atomic_store_n(&p->spm_ready, false, __ATOMIC_RELAXED);
-	spm_refresh(p, now);
 	if (now - p->last_try < ELECT_INTERVAL_US)
 		return;
 	known = spm_peek(p, &free_, &lver) == 0;
-	if (now < __atomic_load_n(&p->backoff_until, __ATOMIC_ACQUIRE)) {
+	if (now < p->backoff_until) {
 		/* released it: wait until another host has taken it since */
-		if (!known || lver <= __atomic_load_n(&p->released_lver, __ATOMIC_RELAXED))
+		if (!known || lver <= p->released_lver)
 			return;
-		__atomic_store_n(&p->backoff_until, 0, __ATOMIC_RELAXED);
+		p->backoff_until = 0;
 	}
 	/* on doubt (the leader cannot be read) ask sanlock, which decides */
 	if (now - p->last_try < ELECT_SLOW_US && known && !free_)
@@ -261,6 +261,10 @@ static void cluster_tick_locked(Pool *p, gint64 now)
  */
 static void cluster_tick(Pool *p, gint64 now)
 {
+	/* Re-reading what the SPM changed is reading only: outside the lock.
+	 * Only this thread takes the role, so it cannot become ours meanwhile. */
+	if (!lease_is_spm(p->st->leases, p->uuid))
+		spm_refresh(p, now);
 	g_mutex_lock(&p->role_lock);
 	cluster_tick_locked(p, now);
 	g_mutex_unlock(&p->role_lock);

@@ -61,8 +61,8 @@ struct Pool {
 	/* cluster.c (its thread, atomics where others read) */
 	GMutex role_lock;      /* taking, starting, checking and releasing the SPM role */
 	bool spm_ready;        /* SPM and started (recovered, keys written): atomic */
-	gint64 backoff_until; /* monotonic µs: no SPM attempt before (released it) */
-	uint64_t released_lver; /* the SPM lease version this host gave up last */
+	gint64 backoff_until;  /* role_lock: monotonic µs, no SPM attempt before (released it) */
+	uint64_t released_lver; /* role_lock: the SPM lease version this host gave up last */
 	gint64 last_try;      /* monotonic µs of the last SPM attempt */
 	gint64 last_refresh;  /* monotonic µs: a non-SPM host re-read the pool */
 	GMutex server_lock;  /* protects the four below */

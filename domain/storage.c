@@ -666,8 +666,8 @@ void spm_clear_master(Pool *p)
 	Domain *m = p->master;
 	g_autoptr(MdKv) kv = NULL;
 
-	if (!m || !m->info->has_pool_keys || !lease_is_spm(p->st->leases, p->uuid) ||
-	    lease_spm_check(p->st->leases, p->uuid) < 0)
+	/* -ENOLCK when not held at all */
+	if (!m || !m->info->has_pool_keys || lease_spm_check(p->st->leases, p->uuid) < 0)
 		return;
 	kv = md_kv_copy(m->kv);
 	md_kv_set_int(kv, "POOL_SPM_ID", -1);

@@ -60,6 +60,7 @@
 #include <sanlock_rv.h>
 
 #include "common/cleanup.h"
+#include "common/fileio.h"
 #include "common/log.h"
 #include "metadata/md-sanlock.h"
 #include "common/banned.h"
@@ -1060,22 +1061,24 @@ int lease_format_resource(const char *path, uint64_t offset, const char *lockspa
 int lease_resource_peek(const char *path, uint64_t offset, bool *ret_free, uint64_t *ret_lver)
 {
 	g_auto(OvFd) fd = -1;
-	g_autofree void *buf = NULL;
 	MdSanlockLeader l;
+	void *buf;
 	ssize_t n;
 	int r;
 
 	fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
 	if (fd < 0)
 		return ov_errno();
-	if (posix_memalign(&buf, 4096, 4096) != 0)
-		return -ENOMEM;
-	n = pread(fd, buf, 4096, (off_t)offset);
-	if (n < 0)
-		return ov_errno();
-	r = md_sanlock_leader_parse(buf, (size_t)n, &l);
-	if (r == -EINVAL)
-		return -EIO; /* short read */
+	buf = ov_aligned_alloc(OV_DIRECT_ALIGN);
+	n = pread(fd, buf, OV_DIRECT_ALIGN, (off_t)offset);
+	if (n < 0) {
+		r = ov_errno();
+	} else {
+		r = md_sanlock_leader_parse(buf, (size_t)n, &l);
+		if (r == -EINVAL)
+			r = -EIO; /* short read */
+	}
+	ov_aligned_free(buf);
 	if (r < 0)
 		return r;
 	*ret_free = md_sanlock_leader_free(&l);
