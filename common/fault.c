@@ -62,6 +62,9 @@ static const char *const points[] = {
 	/* metadata record writes (any change) */
 	"meta_write.tmp",
 	"meta_write.rename",
+	/* FUSE over io_uring set up after INIT took it (the fall-back to /dev/fuse) */
+	"ring.start",
+	"ring.queue",
 	NULL,
 };
 

@@ -58,6 +58,7 @@ struct Engine {
 };
 
 __thread char *fs_tl_reqbase;
+__thread bool fs_tl_no_engine;
 
 void *engine_buf_get(Fs *fs)
 {
@@ -211,7 +212,8 @@ static int submit(Engine *e, Op *op)
  */
 bool engine_would_queue(Fs *fs)
 {
-	return fs->engine && (unsigned)g_atomic_int_get(&fs->busy) >= fs->cfg.threads;
+	return fs->engine && !fs_tl_no_engine &&
+	       (unsigned)g_atomic_int_get(&fs->busy) >= fs->cfg.threads;
 }
 
 static bool take_slot(Fs *fs, Engine *e)

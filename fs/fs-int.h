@@ -30,12 +30,15 @@ typedef struct FsConfig {
 	unsigned gid;
 	char *passthrough; /* "auto" or "off" */
 	char *engine;	   /* "uring" (default) or "sync" */
+	char *uring;	   /* FUSE transport: "auto" (default) or "off" */
 	unsigned threads;
 	unsigned chunk_mb;
 	int fuse_debug;
 } FsConfig;
 
 typedef struct Engine Engine;
+typedef struct Ring Ring;
+typedef struct RingEnt RingEnt;
 
 typedef enum NodeKind {
 	NODE_ROOT,
@@ -88,6 +91,9 @@ struct Fs {
 	uint64_t init_unique;  /* the INIT request's id (atomic) */
 	bool kernel_offers_pt; /* set before the INIT reply, read after */
 	bool kernel_offers_killpriv_v2;
+	bool kernel_offers_uring;
+	bool uring_off;	       /* -o uring=off */
+	Ring *ring;	       /* ring.c; NULL: requests come through /dev/fuse */
 	GMutex pt_lock;
 	GHashTable *backings;  /* Volume* -> Backing*, protected by pt_lock */
 };
@@ -144,6 +150,23 @@ bool engine_would_queue(Fs *fs);
 bool engine_read(Fs *fs, fuse_req_t req, int fd, size_t size, off_t off);
 bool engine_write(Fs *fs, fuse_req_t req, int fd, const void *data, size_t size, off_t off);
 const char *engine_name(Fs *fs);
+/* Set in threads whose requests must be answered before they return (ring.c). */
+extern __thread bool fs_tl_no_engine;
+
+/* ring.c: FUSE over io_uring */
+/* Can this process make the io_uring the ring needs?  Asked before INIT takes it. */
+bool ring_usable(void);
+void ring_start(Fs *fs);
+void ring_stop(Fs *fs);
+bool ring_active(Fs *fs);
+void ring_counts(Fs *fs, uint64_t *fast, uint64_t *pool);
+/* A reply for the request this thread processes from a ring entry: taken (true). */
+bool ring_reply(Fs *fs, const struct iovec *iov, int count, ssize_t *ret);
+void ring_done(RingEnt *e);
+
+/* ops.c: the backing fd for a READ/WRITE of open file fh, as vh_data_fd();
+ * -EAGAIN: only the request handlers can serve it. */
+int fs_io_fd(Fs *fs, uint64_t fh, bool write, const void *data, size_t size, off_t off);
 
 /* xattr.c */
 void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);

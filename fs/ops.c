@@ -822,6 +822,16 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		file_close(FS(req), f);
 }
 
+int fs_io_fd(Fs *fs, uint64_t fh, bool write, const void *data, size_t size, off_t off)
+{
+	FsFile *f = (FsFile *)(uintptr_t)fh;
+
+	(void)fs;
+	if (!f || f->passthrough)
+		return -EAGAIN;
+	return vh_data_fd(f->h, write, data, size, off);
+}
+
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {

@@ -39,6 +39,7 @@
 #define K_FUSE_INIT_EXT (1u << 30)
 #define K_FUSE_HANDLE_KILLPRIV_V2 (1u << 28)
 #define K_FUSE_PASSTHROUGH_FLAGS2 (1u << 5) /* FUSE_PASSTHROUGH is bit 37 */
+#define K_FUSE_OVER_IO_URING_FLAGS2 (1u << 9) /* FUSE_OVER_IO_URING is bit 41 */
 #define K_FOPEN_DIRECT_IO (1u << 0)
 #define K_FOPEN_PARALLEL_DIRECT_WRITES (1u << 6)
 #define K_FOPEN_PASSTHROUGH (1u << 7)
@@ -138,6 +139,12 @@ void pt_note_request(Fs *fs, const void *buf, size_t len)
 			       (init->flags & K_FUSE_INIT_EXT) &&
 			       (init->flags2 & K_FUSE_PASSTHROUGH_FLAGS2);
 	fs->kernel_offers_killpriv_v2 = (init->flags & K_FUSE_HANDLE_KILLPRIV_V2) != 0;
+	fs->kernel_offers_uring = len >= sizeof(*in) + offsetof(struct k_init_in, unused) &&
+				  (init->flags & K_FUSE_INIT_EXT) &&
+				  (init->flags2 & K_FUSE_OVER_IO_URING_FLAGS2);
+	if (!fs->uring_off && !fs->kernel_offers_uring)
+		log_info("requests come through /dev/fuse: the kernel does not offer FUSE over "
+			 "io_uring (kernel 6.14 or later with fuse.enable_uring=Y)");
 	__atomic_store_n(&fs->init_unique, in->unique, __ATOMIC_RELEASE);
 	if (fs->passthrough == FS_PASSTHROUGH_OFF)
 		return;
@@ -177,7 +184,12 @@ ssize_t pt_writev(Fs *fs, int fd, struct iovec *iov, int count)
 			  iov[1].iov_len >= sizeof(struct k_init_out);
 	bool accept = init_reply && fs->kernel_offers_pt &&
 		      fs->passthrough == FS_PASSTHROUGH_AUTO;
+	bool uring = init_reply && fs->kernel_offers_uring && !fs->uring_off && ring_usable();
 	ssize_t r;
+
+	/* A reply to a request that came over io_uring goes back the same way. */
+	if (ring_reply(fs, iov, count, &r))
+		return r;
 
 	/*
 	 * FUSE_HANDLE_KILLPRIV_V2 (libfuse 3.14 has no name for it): the server
@@ -200,9 +212,18 @@ ssize_t pt_writev(Fs *fs, int fd, struct iovec *iov, int count)
 		arg->flags2 |= K_FUSE_PASSTHROUGH_FLAGS2;
 		arg->max_stack_depth = 1;
 	}
+	if (uring) {
+		struct k_init_out *arg = iov[1].iov_base;
+
+		arg->flags |= K_FUSE_INIT_EXT;
+		arg->flags2 |= K_FUSE_OVER_IO_URING_FLAGS2;
+	}
 	r = writev(fd, iov, count);
 	if (accept && r >= 0)
 		probe(fs);
+	/* The queues can register only once the kernel has the INIT reply. */
+	if (uring && r >= 0)
+		ring_start(fs);
 	return r;
 }
 

@@ -52,6 +52,7 @@ static const struct fuse_opt fs_opts[] = {
 	FS_OPT("gid=%u", gid, 0),
 	FS_OPT("passthrough=%s", passthrough, 0),
 	FS_OPT("engine=%s", engine, 0),
+	FS_OPT("uring=%s", uring, 0),
 	FS_OPT("threads=%u", threads, 0),
 	FS_OPT("chunk_mb=%u", chunk_mb, 0),
 	FS_OPT("debug", fuse_debug, 1),
@@ -69,6 +70,8 @@ static const struct {
 	  0, 0 },
 	{ "engine=uring|sync", "daemon-tier reads and writes: io_uring, answered on completion "
 			       "(default), or synchronous in the request threads", 0, 0 },
+	{ "uring=auto|off", "take requests over io_uring where the kernel offers it (6.14+, "
+			    "fuse.enable_uring=Y; default auto)", 0, 0 },
 	{ "threads=N", "request threads (default 8, 1..256)", 1, 256 },
 	{ "chunk_mb=N", "thin volume chunk on block domains in MiB (default 1024, 128..65536)",
 	  128, 65536 },
@@ -150,6 +153,13 @@ int fs_new(char **opts, const char *fsname, Fs **ret, char **ret_error)
 					     fs->cfg.engine);
 		return -EINVAL;
 	}
+	if (fs->cfg.uring && strcmp(fs->cfg.uring, "auto") != 0 &&
+	    strcmp(fs->cfg.uring, "off") != 0) {
+		*ret_error = g_strdup_printf("uring must be 'auto' or 'off', not '%s'",
+					     fs->cfg.uring);
+		return -EINVAL;
+	}
+	fs->uring_off = fs->cfg.uring && strcmp(fs->cfg.uring, "off") == 0;
 	if (fs->cfg.uid == (unsigned)-1 || fs->cfg.gid == (unsigned)-1) {
 		*ret_error = g_strdup("uid and gid must be real ids");
 		return -EINVAL;
@@ -354,6 +364,7 @@ int fs_run(Fs *fs)
 	}
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(workers[i].thread, NULL);
+	ring_stop(fs);
 	engine_stop(fs);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return ret;
@@ -373,6 +384,7 @@ void fs_free(Fs *fs)
 	fuse_opt_free_args(&fs->args);
 	g_free(fs->cfg.passthrough);
 	g_free(fs->cfg.engine);
+	g_free(fs->cfg.uring);
 	g_free(fs->mountpoint);
 	g_free(fs);
 }

@@ -367,6 +367,14 @@ char *fs_status_json(Fs *fs)
 
 	json_object_set_boolean_member(obj, "passthrough", fs->passthrough_ok);
 	json_object_set_string_member(obj, "engine", engine_name(fs));
+	json_object_set_string_member(obj, "transport", ring_active(fs) ? "io_uring" : "dev");
+	{
+		uint64_t fast, pool;
+
+		ring_counts(fs, &fast, &pool);
+		json_object_set_int_member(req, "ring_direct", (gint64)fast);
+		json_object_set_int_member(req, "ring_workers", (gint64)pool);
+	}
 	json_object_set_int_member(req, "read", (gint64)atomic_load(&fs->n_read));
 	json_object_set_int_member(req, "write", (gint64)atomic_load(&fs->n_write));
 	json_object_set_int_member(req, "getxattr", (gint64)atomic_load(&fs->n_getxattr));

@@ -27,7 +27,7 @@ from util import ovs  # noqa: E402
 
 def pytest_report_header(config):
     return [f"ovstore: {ovs.BIN}", f"mount helper: {ovs.HELPER}",
-            f"passthrough: {ovs.PASSTHROUGH}"]
+            f"passthrough: {ovs.PASSTHROUGH}", f"uring: {ovs.URING or 'as the kernel is'}"]
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +38,12 @@ def product():
         pytest.skip(why)
     if ovs.PASSTHROUGH not in ("auto", "off"):
         pytest.fail(f"OVSTORE_TEST_PASSTHROUGH={ovs.PASSTHROUGH}: want auto or off")
+    if ovs.URING not in ("", "on", "off"):
+        pytest.fail(f"OVSTORE_TEST_URING={ovs.URING}: want on or off")
+    old = ovs.set_uring_knob(ovs.URING == "on") if ovs.URING else None
+    yield
+    if old is not None:
+        ovs.set_uring_knob(old)
 
 
 @pytest.fixture

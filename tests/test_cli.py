@@ -327,7 +327,8 @@ def test_sanlock_without_daemon(domain, workdir, lease_args):
 
 
 @pytest.mark.parametrize("case", [
-    "passthrough-bogus", "unknown-o-option", "host-id-zero", "host-id-too-big", "lease-bogus",
+    "passthrough-bogus", "uring-bogus", "unknown-o-option", "host-id-zero", "host-id-too-big",
+    "lease-bogus",
     "storage-missing", "storage-is-file", "no-mountpoint", "mountpoint-missing",
 ])
 def test_mount_bad_input(domain, workdir, case):
@@ -336,6 +337,8 @@ def test_mount_bad_input(domain, workdir, case):
     cases = {
         "passthrough-bogus": lambda mp: ["-f", "--lease", "local", "--storage", s,
                                          "-o", "passthrough=bogus", mp],
+        "uring-bogus": lambda mp: ["-f", "--lease", "local", "--storage", s,
+                                   "-o", "uring=maybe", mp],
         "unknown-o-option": lambda mp: ["-f", "--lease", "local", "--storage", s,
                                         "-o", "no_such_option_xyz", mp],
         "host-id-zero": lambda mp: ["-f", "--lease", "local", "--host-id", "0", "--storage", s,

@@ -260,15 +260,9 @@ def test_passthrough_auto(domain, make_tree):
     assert ovs.read_at(t.backing("img", "vol"), MiB, 65536) == b"\x99" * 65536
 
 
-@pytest.mark.parametrize("engine", ["uring", "sync"])
-def test_daemon_engines(domain, make_tree, engine):
-    """The daemon tier's engines serve data right, O_DIRECT and not.
-
-    threads=1 leaves no free worker, so with engine=uring every read and
-    write is queued on io_uring and answered by the completion thread.
-    """
-    t = make_tree([domain], opts=["passthrough=off", f"engine={engine}", "threads=1"])
-    assert t.mount.status()["engine"] == ("io_uring" if engine == "uring" else "sync")
+def check_daemon_io(t):
+    """Data through the daemon is right: O_DIRECT and not, queued and not,
+    across the end of the file, and alignment errors."""
     t.mkimg("img")
     v = t.raw("img", "v", size=8 * MiB)
     qemu_io(v, "aio_write -P 0x5a 0 1M", "aio_write -P 0xa5 1M 1M", "aio_flush",
@@ -293,7 +287,76 @@ def test_daemon_engines(domain, make_tree, engine):
         assert errno_of(os.pwritev, fd, [memoryview(buf)[:512]], 1) == errno.EINVAL
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("engine", ["uring", "sync"])
+def test_daemon_engines(domain, make_tree, engine):
+    """The daemon tier's engines serve data right, O_DIRECT and not.
+
+    threads=1 leaves no free worker, so with engine=uring every read and
+    write is queued on io_uring and answered by the completion thread.
+    """
+    t = make_tree([domain], opts=["passthrough=off", f"engine={engine}", "threads=1"])
+    assert t.mount.status()["engine"] == ("io_uring" if engine == "uring" else "sync")
+    check_daemon_io(t)
     assert t.mount.status()["requests"]["write"] > 0
+
+
+@pytest.fixture
+def uring_knob():
+    old = ovs.set_uring_knob(True)
+    if old is None:
+        pytest.skip("this kernel has no FUSE over io_uring (fuse.enable_uring)")
+    yield
+    ovs.set_uring_knob(old)
+
+
+def test_uring_transport(domain, make_tree, uring_knob):
+    """With fuse.enable_uring=Y, requests come over io_uring: the queue
+    threads serve file volumes' reads and writes, the workers the rest
+    (metadata, qcow2 header checks), and the data is right either way."""
+    t = make_tree([domain], opts=["passthrough=off"])
+    st = t.mount.status()
+    assert st["transport"] == "io_uring"
+    check_daemon_io(t)
+    v = t.qcow2("img", "q")
+    qemu_io(v, "write -P 0x77 0 3M", "read -P 0x77 0 3M", fmt="qcow2", cache="none")
+    subprocess.run(["qemu-img", "check", "-q", v], check=True)
+    assert xget(v, "format") == "qcow2"
+    # The header rules still hold over the ring: a backing name that is not
+    # a volume of the image is refused.
+    fd = os.open(v, os.O_RDWR)
+    try:
+        hdr = bytearray(os.pread(fd, 4096, 0))
+        hdr[8:16] = (512).to_bytes(8, "big")
+        hdr[16:20] = (8).to_bytes(4, "big")
+        hdr[512:520] = b"../x/y/z"
+        assert errno_of(os.pwrite, fd, bytes(hdr), 0) == errno.EINVAL
+    finally:
+        os.close(fd)
+    req = t.mount.status()["requests"]
+    assert req["ring_direct"] > 0, req
+    assert req["ring_workers"] > 0, req
+    t.mount.stop()
+    t.mount.opts.append("uring=off")
+    t.mount.start()
+    assert t.mount.status()["transport"] == "dev"
+    qemu_io(v, "read -P 0x77 0 3M", fmt="qcow2", cache="none", readonly=True)
+
+
+@pytest.mark.parametrize("fault", ["ring.start", "ring.queue", "ring.queue:once"])
+def test_uring_falls_back(domain, make_tree, uring_knob, fault):
+    """When the queues cannot be set up after INIT took io_uring (the kernel
+    then holds every request for the ring), the daemon makes the kernel give
+    the ring up, and requests come through /dev/fuse: the mount works."""
+    t = make_tree([domain], opts=["passthrough=off"],
+                  env={"OVSTORE_TEST_FAULT": f"{fault}:EIO" if ":" not in fault
+                       else fault.replace(":once", ":EIO:once")})
+    t.mount.allow_stderr(r"Input/output error")
+    st = t.mount.status()
+    assert st["transport"] == "dev"
+    check_daemon_io(t)
+    assert "requests come through /dev/fuse" in t.mount.stderr()
 
 
 @pytest.mark.parametrize("passthrough", ["off", "auto"])

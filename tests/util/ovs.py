@@ -31,6 +31,22 @@ BIN = os.environ.get("OVSTORE_BIN") or str(REPO / "build" / "cli" / "ovstore")
 HELPER = (os.environ.get("OVSTORE_MOUNT_HELPER")
           or str(REPO / "build" / "mount-helper" / "mount.ovstore"))
 PASSTHROUGH = os.environ.get("OVSTORE_TEST_PASSTHROUGH", "off")
+# "on" or "off": the suite sets the kernel's fuse.enable_uring to match while it
+# runs (mounts take requests over io_uring where it is on); unset: as it is.
+URING = os.environ.get("OVSTORE_TEST_URING", "")
+URING_KNOB = "/sys/module/fuse/parameters/enable_uring"
+
+
+def set_uring_knob(on):
+    """Sets fuse.enable_uring; returns the old value, or None without the knob."""
+    try:
+        with open(URING_KNOB) as f:
+            old = f.read().strip()
+        with open(URING_KNOB, "w") as f:
+            f.write("Y" if on else "N")
+    except OSError:
+        return None
+    return old == "Y"
 WORK_ROOT = os.environ.get("OVSTORE_TEST_WORKDIR", "/var/tmp")
 # How long the daemon may take to come up or go away (not a pass/fail timing:
 # only a bound so a hung daemon fails the test instead of hanging the suite).
