@@ -172,6 +172,11 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	Fs *fs = userdata;
 
 	conn->max_write = FS_MAX_WRITE;
+	/* A guest's asynchronous direct I/O reaches the daemon as background
+	 * requests, of which the kernel lets 12 out at a time by default: the
+	 * storage would see no more than QD12 whatever the guest queues. */
+	conn->max_background = 128;
+	conn->congestion_threshold = 96;
 	/* Always readdirplus: ls -l of a domain costs no LOOKUP per entry. */
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
