@@ -97,14 +97,12 @@ static void op_free(Fs *fs, Op *op)
 	g_free(op);
 }
 
-/* The rest of a short transfer, done here: rare (EOF aside), and must be right. */
-static ssize_t finish_short(Op *op, ssize_t done)
+ssize_t engine_finish_short(int fd, bool write, char *buf, size_t size, off_t off, ssize_t done)
 {
-	while ((size_t)done < op->size) {
-		char *p = (char *)op->data + done;
-		size_t left = op->size - (size_t)done;
-		ssize_t n = op->kind == OP_READ ? pread(op->fd, p, left, op->off + done)
-						: pwrite(op->fd, p, left, op->off + done);
+	while ((size_t)done < size) {
+		char *p = buf + done;
+		size_t left = size - (size_t)done;
+		ssize_t n = write ? pwrite(fd, p, left, off + done) : pread(fd, p, left, off + done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -122,7 +120,7 @@ static void complete(Fs *fs, Op *op, int res)
 	ssize_t n = res;
 
 	if (n > 0 && (size_t)n < op->size)
-		n = finish_short(op, n);
+		n = engine_finish_short(op->fd, op->kind == OP_WRITE, op->data, op->size, op->off, n);
 	else if (n == 0 && op->kind == OP_WRITE && op->size > 0)
 		n = -EIO; /* a write that writes nothing would loop in the kernel */
 	log_debug(LOG_CLASS_IO, "%s %zu at %jd: %zd (async)",

@@ -150,6 +150,10 @@ bool engine_would_queue(Fs *fs);
 bool engine_read(Fs *fs, fuse_req_t req, int fd, size_t size, off_t off);
 bool engine_write(Fs *fs, fuse_req_t req, int fd, const void *data, size_t size, off_t off);
 const char *engine_name(Fs *fs);
+/* The rest of a short transfer of buf[0, size) at off, of which done bytes
+ * went: done here, synchronously (rare, EOF aside, and must be right).  The
+ * total, or -errno. */
+ssize_t engine_finish_short(int fd, bool write, char *buf, size_t size, off_t off, ssize_t done);
 /* Set in threads whose requests must be answered before they return (ring.c). */
 extern __thread bool fs_tl_no_engine;
 

@@ -21,6 +21,7 @@
  * Debian 12's header (protocol 7.38) predates the passthrough parts.
  */
 #include "fs/fs-int.h"
+#include "fs/fuse-abi.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,19 +45,6 @@
 #define K_FOPEN_PARALLEL_DIRECT_WRITES (1u << 6)
 #define K_FOPEN_PASSTHROUGH (1u << 7)
 
-struct k_in_header {
-	uint32_t len;
-	uint32_t opcode;
-	uint64_t unique;
-	uint64_t nodeid;
-	uint32_t uid;
-	uint32_t gid;
-	uint32_t pid;
-	uint16_t total_extlen;
-	uint16_t padding;
-};
-_Static_assert(sizeof(struct k_in_header) == 40, "fuse_in_header");
-
 struct k_init_in {
 	uint32_t major;
 	uint32_t minor;
@@ -65,13 +53,6 @@ struct k_init_in {
 	uint32_t flags2; /* valid with FUSE_INIT_EXT */
 	uint32_t unused[11];
 };
-
-struct k_out_header {
-	uint32_t len;
-	int32_t error;
-	uint64_t unique;
-};
-_Static_assert(sizeof(struct k_out_header) == 16, "fuse_out_header");
 
 struct k_init_out {
 	uint32_t major;

@@ -56,6 +56,7 @@
  * Debian 12's header predates them.
  */
 #include "fs/fs-int.h"
+#include "fs/fuse-abi.h"
 
 #include <errno.h>
 #include <liburing.h>
@@ -76,25 +77,6 @@
 #define K_FUSE_WRITE 16
 #define K_URING_CMD_REGISTER 1
 #define K_URING_CMD_COMMIT_AND_FETCH 2
-
-struct k_in_hdr {
-	uint32_t len;
-	uint32_t opcode;
-	uint64_t unique;
-	uint64_t nodeid;
-	uint32_t uid;
-	uint32_t gid;
-	uint32_t pid;
-	uint16_t total_extlen;
-	uint16_t padding;
-};
-_Static_assert(sizeof(struct k_in_hdr) == 40, "fuse_in_header");
-
-struct k_out_hdr {
-	uint32_t len;
-	int32_t error;
-	uint64_t unique;
-};
 
 struct k_rw_in { /* fuse_read_in and fuse_write_in share this layout */
 	uint64_t fh;
@@ -261,7 +243,7 @@ static void commit(RingQueue *q, RingEnt *e)
 
 static void set_reply(RingEnt *e, int error, size_t payload_sz)
 {
-	struct k_out_hdr *out = (struct k_out_hdr *)e->hdr->in_out;
+	struct k_out_header *out = (struct k_out_header *)e->hdr->in_out;
 
 	out->len = (uint32_t)(sizeof(*out) + payload_sz);
 	out->error = error;
@@ -274,7 +256,7 @@ static void set_reply(RingEnt *e, int error, size_t payload_sz)
 static void pool_serve(Ring *r, RingEnt *e)
 {
 	Fs *fs = r->fs;
-	const struct k_in_hdr *in = (const void *)e->hdr->in_out;
+	const struct k_in_header *in = (const void *)e->hdr->in_out;
 	uint32_t plen = e->hdr->ent.payload_sz;
 	size_t oplen = in->len - sizeof(*in) - plen; /* checked by the queue thread */
 	char *base = engine_buf_get(fs);
@@ -333,7 +315,7 @@ void ring_done(RingEnt *e)
 bool ring_reply(Fs *fs, const struct iovec *iov, int count, ssize_t *ret)
 {
 	RingEnt *e = tl_ent;
-	const struct k_out_hdr *out = iov[0].iov_base;
+	const struct k_out_header *out = iov[0].iov_base;
 	size_t len = 0;
 	int error;
 
@@ -361,32 +343,12 @@ bool ring_reply(Fs *fs, const struct iovec *iov, int count, ssize_t *ret)
 
 /* ---- the queue thread ---- */
 
-/* A short transfer's rest, done here: rare (EOF aside), and must be right. */
-static ssize_t finish_short(RingEnt *e, ssize_t done)
-{
-	while ((size_t)done < e->size) {
-		char *p = e->payload + done;
-		size_t left = e->size - (size_t)done;
-		ssize_t n = e->write ? pwrite(e->fd, p, left, e->off + done)
-				     : pread(e->fd, p, left, e->off + done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		done += n;
-	}
-	return done;
-}
-
 static void io_done(RingQueue *q, RingEnt *e, int res)
 {
 	ssize_t n = res;
 
 	if (n > 0 && (size_t)n < e->size)
-		n = finish_short(e, n);
+		n = engine_finish_short(e->fd, e->write, e->payload, e->size, e->off, n);
 	else if (n == 0 && e->write && e->size > 0)
 		n = -EIO; /* a write that writes nothing would loop in the kernel */
 	log_debug(LOG_CLASS_IO, "%s %zu at %jd: %zd (ring)", e->write ? "write" : "read",
@@ -405,7 +367,7 @@ static void io_done(RingQueue *q, RingEnt *e, int res)
 }
 
 /* READ or WRITE of a volume with a backing file: on this ring.  false: the pool. */
-static bool serve_fast(RingQueue *q, RingEnt *e, const struct k_in_hdr *in, uint32_t plen)
+static bool serve_fast(RingQueue *q, RingEnt *e, const struct k_in_header *in, uint32_t plen)
 {
 	Fs *fs = q->ring->fs;
 	const struct k_rw_in *rw = (const void *)e->hdr->op_in;
@@ -446,7 +408,7 @@ static bool serve_fast(RingQueue *q, RingEnt *e, const struct k_in_hdr *in, uint
 
 static void serve(RingQueue *q, RingEnt *e)
 {
-	const struct k_in_hdr *in = (const void *)e->hdr->in_out;
+	const struct k_in_header *in = (const void *)e->hdr->in_out;
 	uint32_t plen = e->hdr->ent.payload_sz;
 
 	e->unique = e->hdr->ent.commit_id;
