@@ -53,6 +53,20 @@ int blk_lvio_zero(LvIo *io, const ExtMap *map, uint64_t off, uint64_t len)
 	return io->ops->zero(io, map, off, len);
 }
 
+int blk_lvio_target(LvIo *io, const ExtMap *map, bool direct, size_t len, uint64_t off,
+		    int *ret_fd, uint64_t *ret_off)
+{
+	int r = check_range(map, len, off);
+
+	if (r < 0)
+		return r;
+	if (len == 0)
+		return -EINVAL;
+	if (!io->ops->target)
+		return -EAGAIN;
+	return io->ops->target(io, map, direct, len, off, ret_fd, ret_off);
+}
+
 int blk_lvio_sync(LvIo *io, bool datasync)
 {
 	return io->ops->sync(io, datasync);

@@ -55,6 +55,9 @@ typedef struct LvIoOps {
 			  uint64_t off);
 	int (*zero)(LvIo *io, const ExtMap *map, uint64_t off, uint64_t len);
 	int (*sync)(LvIo *io, bool datasync);
+	/* Optional: where [off, off + len) lies as one piece (see blk_lvio_target). */
+	int (*target)(LvIo *io, const ExtMap *map, bool direct, size_t len, uint64_t off,
+		      int *ret_fd, uint64_t *ret_off);
 	void (*free)(LvIo *io);
 } LvIoOps;
 
@@ -68,6 +71,18 @@ ssize_t blk_lvio_pread(LvIo *io, const ExtMap *map, bool direct, void *buf, size
 ssize_t blk_lvio_pwrite(LvIo *io, const ExtMap *map, bool direct, const void *buf, size_t len,
 			uint64_t off);
 int blk_lvio_zero(LvIo *io, const ExtMap *map, uint64_t off, uint64_t len);
+/*
+ * For an asynchronous engine that does the I/O itself: the fd and the byte
+ * offset on it where all of [off, off + len) lies, contiguous, when it does
+ * (an LV's extents are large, so nearly every request fits one piece).  The
+ * fd stays the LvIo's (valid until blk_lvio_free()); the I/O on it follows
+ * the same rules as blk_lvio_pread/pwrite (direct: the O_DIRECT fd, aligned
+ * buffers).  -EAGAIN when the range spans pieces or the backend has no fd
+ * to give: do it with blk_lvio_pread/pwrite instead.  -ERANGE past the end,
+ * -EINVAL for len 0.
+ */
+int blk_lvio_target(LvIo *io, const ExtMap *map, bool direct, size_t len, uint64_t off,
+		    int *ret_fd, uint64_t *ret_off);
 /* fsync (datasync: fdatasync) of everything the LvIo wrote. */
 int blk_lvio_sync(LvIo *io, bool datasync);
 const char *blk_lvio_name(const LvIo *io);

@@ -161,6 +161,26 @@ static int pv_sync(LvIo *io, bool datasync)
 	return 0;
 }
 
+static int pv_target(LvIo *io, const ExtMap *map, bool direct, size_t len, uint64_t off,
+		     int *ret_fd, uint64_t *ret_off)
+{
+	PvIo *p = pv_io(io);
+	ExtMapPiece piece;
+	int fd;
+	int r = blk_extmap_lookup(map, off, len, &piece);
+
+	if (r < 0)
+		return r;
+	if (piece.len < len)
+		return -EAGAIN; /* crosses a segment or stripe boundary */
+	fd = fd_of(p, piece.pv, direct);
+	if (fd < 0)
+		return -EBADF;
+	*ret_fd = fd;
+	*ret_off = piece.offset;
+	return 0;
+}
+
 static void pv_free(LvIo *io)
 {
 	PvIo *p = pv_io(io);
@@ -180,6 +200,7 @@ static const LvIoOps pvio_ops = {
 	.pwrite = pv_pwrite,
 	.zero = pv_zero,
 	.sync = pv_sync,
+	.target = pv_target,
 	.free = pv_free,
 };
 

@@ -9,7 +9,9 @@
  * the cached pages it covers) and writes zeros where the device refuses
  * it, or for a partial sector at either end (through the page cache).
  * sync is fsync/fdatasync of every PV's buffered fd, which flushes the
- * device's write cache for the O_DIRECT writes too.
+ * device's write cache for the O_DIRECT writes too.  target gives the PV
+ * fd (O_DIRECT or not, as the I/O) and the offset on it of a range that
+ * lies in one piece, so an asynchronous engine can do it there itself.
  *
  * The PV index of a map piece is the position of the device in paths: open
  * with the paths in the order the maps were built with (an LvmCtx's,

@@ -914,20 +914,37 @@ static Ahead extend_ahead(Domain *d, BlockLv *lv, uint64_t target)
 	return AHEAD_QUEUED;
 }
 
+static uint64_t thin_chunk(Domain *d)
+{
+	return (uint64_t)(d->st->opt.chunk_mb ? d->st->opt.chunk_mb : 1024) * 1024 * 1024;
+}
+
+/* The most a thin LV grows to: capacity + 10 %, in whole extents. */
+static uint64_t thin_limit(Domain *d, BlockLv *lv)
+{
+	uint64_t cap = __atomic_load_n(&lv->capacity, __ATOMIC_RELAXED);
+
+	return round_up(cap + cap / 10, d->bd->extent_size);
+}
+
+/* Whether a write ending at end, on an LV of size bytes, reaches no extension threshold. */
+static bool thin_below_threshold(Domain *d, BlockLv *lv, uint64_t size, uint64_t end)
+{
+	return end + thin_chunk(d) / 2 <= size || size >= thin_limit(d, lv);
+}
+
 /* Returns 1 when the write waited (the LV's map changed), 0 when it goes on, or -errno. */
 static int thin_extend(Domain *d, BlockLv *lv, const ExtMap *m, uint64_t end)
 {
-	uint64_t chunk = (uint64_t)(d->st->opt.chunk_mb ? d->st->opt.chunk_mb : 1024) *
-			 1024 * 1024;
+	uint64_t chunk = thin_chunk(d);
 	uint64_t ext = d->bd->extent_size;
-	uint64_t cap = __atomic_load_n(&lv->capacity, __ATOMIC_RELAXED);
-	uint64_t limit = round_up(cap + cap / 10, ext);
+	uint64_t limit = thin_limit(d, lv);
 	uint64_t size = blk_extmap_size(m);
 	uint64_t target;
 	gint64 t0;
 	int r;
 
-	if (end + chunk / 2 <= size || size >= limit)
+	if (thin_below_threshold(d, lv, size, end))
 		return end <= size ? 0 : -ENOSPC;
 	target = MAX(size + chunk, round_up(end + chunk / 2, ext));
 	target = MIN(round_up(target, ext), MAX(limit, round_up(end, ext)));
@@ -1394,6 +1411,27 @@ ssize_t block_lv_pwrite(Domain *d, BlockLv *lv, bool direct, const void *buf, si
 		__atomic_store_n(&lv->size, off + len, __ATOMIC_RELAXED);
 	clock_gettime(CLOCK_REALTIME, &lv->attrs.mtime);
 	return n;
+}
+
+int block_lv_io_target(Domain *d, BlockLv *lv, bool write, bool direct, size_t len, uint64_t off,
+		       int *ret_fd, uint64_t *ret_off)
+{
+	g_autoptr(ExtMap) m = blk_extmap_holder_get(lv->map);
+	uint64_t end = off + len;
+	int r;
+
+	/* Whatever needs more than one I/O at a known place goes the slow way:
+	 * reads past what the volume shows (cut short there), writes that reach
+	 * a thin LV's extension threshold or a raw LV's shown end. */
+	if (end < off || end > lv_shown_size(lv))
+		return -EAGAIN;
+	if (write && lv->cow && !thin_below_threshold(d, lv, blk_extmap_size(m), end))
+		return -EAGAIN;
+	r = blk_lvio_target(d->bd->io, m, direct, len, off, ret_fd, ret_off);
+	if (r < 0)
+		return r == -ERANGE ? -EAGAIN : r;
+	clock_gettime(CLOCK_REALTIME, write ? &lv->attrs.mtime : &lv->attrs.atime);
+	return 0;
 }
 
 int block_lv_zero(Domain *d, BlockLv *lv, uint64_t off, uint64_t len)

@@ -730,19 +730,32 @@ ssize_t vh_pwrite(VolHandle *h, const void *buf, size_t size, off_t off)
 	return h_pwrite(h, buf, size, off);
 }
 
-int vh_data_fd(VolHandle *h, bool write, const void *buf, size_t size, off_t off)
+int vh_data_fd(VolHandle *h, bool write, const void *buf, size_t size, off_t off,
+	       off_t *ret_off)
 {
 	if (write && !h->write)
 		return -EBADF;
 	if (misaligned(h, size, off))
 		return -EINVAL;
-	if (h->lv)
-		return -EAGAIN; /* no fd: the synchronous path does block volumes */
-	if (!write)
-		return h->fd;
-	if (may_write_header(h->vol, buf, size, off))
+	if (write && may_write_header(h->vol, buf, size, off))
 		return -EAGAIN; /* a header write: vh_pwrite() checks it */
-	vh_written(h);
+	if (write)
+		vh_written(h);
+	if (h->lv) {
+		/* a block volume: the PV the range lies on, at its place there */
+		uint64_t dev_off;
+		int fd;
+		int r = size == 0 ? -EAGAIN
+				  : block_lv_io_target(h->vol->dom, h->lv, write,
+						       (h->flags & O_DIRECT) != 0, size,
+						       (uint64_t)off, &fd, &dev_off);
+
+		if (r < 0)
+			return r;
+		*ret_off = (off_t)dev_off;
+		return fd;
+	}
+	*ret_off = off;
 	return h->fd;
 }
 

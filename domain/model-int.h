@@ -216,6 +216,14 @@ uint64_t block_lv_size(BlockLv *lv);
 ssize_t block_lv_pread(Domain *d, BlockLv *lv, bool direct, void *buf, size_t len, uint64_t off);
 ssize_t block_lv_pwrite(Domain *d, BlockLv *lv, bool direct, const void *buf, size_t len,
 			uint64_t off);
+/*
+ * For an asynchronous engine: the PV fd and offset where the whole of a read
+ * or write of [off, off + len) lies, after the checks block_lv_pread/pwrite
+ * make.  -EAGAIN when it must go through them (past the shown end, a thin
+ * LV's extension threshold, a range across extents).
+ */
+int block_lv_io_target(Domain *d, BlockLv *lv, bool write, bool direct, size_t len, uint64_t off,
+		       int *ret_fd, uint64_t *ret_off);
 int block_lv_zero(Domain *d, BlockLv *lv, uint64_t off, uint64_t len);
 /*
  * The first len bytes of the LV as they are on the PVs, whatever size the

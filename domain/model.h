@@ -229,11 +229,15 @@ void vh_set_unwatched(VolHandle *h);
 int vh_learn(VolHandle *h);
 /*
  * For an asynchronous engine: the fd on which the caller may do this read or
- * write itself (at off, size bytes, from buf), after the checks vh_pread()
- * and vh_pwrite() make; -EAGAIN when it must go through them instead (a
- * qcow2 header write), or -errno (EINVAL misaligned O_DIRECT, EBADF).
+ * write itself (size bytes, from buf), and the offset on that fd in
+ * *ret_off (off itself for a file; on a block volume, where the range lies on
+ * its PV), after the checks vh_pread() and vh_pwrite() make.  -EAGAIN when
+ * it must go through them instead (a qcow2 header write; on a block volume
+ * a range past its end, across extents, or at a thin LV's extension
+ * threshold), or -errno (EINVAL misaligned O_DIRECT, EBADF).
  */
-int vh_data_fd(VolHandle *h, bool write, const void *buf, size_t size, off_t off);
+int vh_data_fd(VolHandle *h, bool write, const void *buf, size_t size, off_t off,
+	       off_t *ret_off);
 /* Reads up to size bytes; returns the count (0 at the end) or -errno. */
 ssize_t vh_pread(VolHandle *h, void *buf, size_t size, off_t off);
 /*

@@ -245,6 +245,7 @@ bool engine_read(Fs *fs, fuse_req_t req, int fd, size_t size, off_t off)
 		g_atomic_int_dec_and_test(&e->inflight);
 		return false;
 	}
+	atomic_fetch_add_explicit(&fs->n_async, 1, memory_order_relaxed);
 	return true;
 }
 
@@ -273,6 +274,7 @@ bool engine_write(Fs *fs, fuse_req_t req, int fd, const void *data, size_t size,
 		return false;
 	}
 	fs_tl_reqbase = NULL; /* the worker takes a fresh buffer for its next request */
+	atomic_fetch_add_explicit(&fs->n_async, 1, memory_order_relaxed);
 	return true;
 }
 

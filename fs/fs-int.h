@@ -85,6 +85,7 @@ struct Fs {
 	gint busy;	       /* workers handling a request (session.c) */
 	atomic_ullong n_read;  /* data requests the daemon served */
 	atomic_ullong n_write;
+	atomic_ullong n_async; /* of those, answered at an asynchronous I/O's completion */
 	atomic_ullong n_getxattr; /* GETXATTR requests (the kernel's per-write probe) */
 
 	/* passthrough.c */
@@ -168,9 +169,10 @@ void ring_counts(Fs *fs, uint64_t *fast, uint64_t *pool);
 bool ring_reply(Fs *fs, const struct iovec *iov, int count, ssize_t *ret);
 void ring_done(RingEnt *e);
 
-/* ops.c: the backing fd for a READ/WRITE of open file fh, as vh_data_fd();
- * -EAGAIN: only the request handlers can serve it. */
-int fs_io_fd(Fs *fs, uint64_t fh, bool write, const void *data, size_t size, off_t off);
+/* ops.c: the backing fd for a READ/WRITE of open file fh and the offset on it
+ * (*fd_off), as vh_data_fd(); -EAGAIN: only the request handlers can serve it. */
+int fs_io_fd(Fs *fs, uint64_t fh, bool write, const void *data, size_t size, off_t off,
+	     off_t *fd_off);
 
 /* xattr.c */
 void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);

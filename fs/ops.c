@@ -827,14 +827,15 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		file_close(FS(req), f);
 }
 
-int fs_io_fd(Fs *fs, uint64_t fh, bool write, const void *data, size_t size, off_t off)
+int fs_io_fd(Fs *fs, uint64_t fh, bool write, const void *data, size_t size, off_t off,
+	     off_t *fd_off)
 {
 	FsFile *f = (FsFile *)(uintptr_t)fh;
 
 	(void)fs;
 	if (!f || f->passthrough)
 		return -EAGAIN;
-	return vh_data_fd(f->h, write, data, size, off);
+	return vh_data_fd(f->h, write, data, size, off, fd_off);
 }
 
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -848,14 +849,16 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	atomic_fetch_add_explicit(&fs->n_read, 1, memory_order_relaxed);
 	size = MIN(size, (size_t)FS_MAX_WRITE);
 	if (engine_would_queue(fs)) {
-		int fd = vh_data_fd(h, false, NULL, size, off);
+		off_t fd_off;
+		int fd = vh_data_fd(h, false, NULL, size, off, &fd_off);
 
 		if (fd < 0 && fd != -EAGAIN) {
 			reply_err(req, fd);
 			return;
 		}
-		/* -EAGAIN: no fd (a block volume), the synchronous path below */
-		if (fd >= 0 && engine_read(fs, req, fd, size, off))
+		/* -EAGAIN: no single fd for it (e.g. across a block volume's
+		 * extents, or past its end), the synchronous path below */
+		if (fd >= 0 && engine_read(fs, req, fd, size, fd_off))
 			return; /* answered at completion */
 	}
 	n = vh_pread(h, readbuf(), size, off);
@@ -880,9 +883,10 @@ static void fs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
 	if (bufv->count == 1 && !(b->flags & FUSE_BUF_IS_FD) && bufv->off == 0) {
 		/* session.c placed the payload on an aligned address: write it as is. */
 		if (engine_would_queue(fs)) {
-			int fd = vh_data_fd(h, true, b->mem, size, off);
+			off_t fd_off;
+			int fd = vh_data_fd(h, true, b->mem, size, off, &fd_off);
 
-			if (fd >= 0 && engine_write(fs, req, fd, b->mem, size, off))
+			if (fd >= 0 && engine_write(fs, req, fd, b->mem, size, fd_off))
 				return; /* answered at completion */
 			if (fd < 0 && fd != -EAGAIN) {
 				reply_err(req, fd);

@@ -374,11 +374,13 @@ static bool serve_fast(RingQueue *q, RingEnt *e, const struct k_in_header *in, u
 	bool write = in->opcode == K_FUSE_WRITE;
 	struct io_uring_sqe *sqe;
 	size_t size = write ? plen : MIN(rw->size, (uint32_t)PAYLOAD_SIZE);
+	off_t fd_off = 0;
 	int fd;
 
 	if (write && rw->size != plen)
 		return false; /* libfuse checks and answers this one */
-	fd = fs_io_fd(fs, rw->fh, write, write ? e->payload : NULL, size, (off_t)rw->offset);
+	fd = fs_io_fd(fs, rw->fh, write, write ? e->payload : NULL, size, (off_t)rw->offset,
+		      &fd_off);
 	if (fd == -EAGAIN)
 		return false;
 	atomic_fetch_add_explicit(write ? &fs->n_write : &fs->n_read, 1, memory_order_relaxed);
@@ -391,7 +393,7 @@ static bool serve_fast(RingQueue *q, RingEnt *e, const struct k_in_header *in, u
 	e->write = write;
 	e->fd = fd;
 	e->size = size;
-	e->off = (off_t)rw->offset;
+	e->off = fd_off; /* on fd: a block volume's data lies elsewhere on its PV */
 	sqe = get_sqe(q);
 	if (!sqe) {
 		io_done(q, e, write ? (int)pwrite(fd, e->payload, size, e->off)
@@ -399,10 +401,11 @@ static bool serve_fast(RingQueue *q, RingEnt *e, const struct k_in_header *in, u
 		return true;
 	}
 	if (write)
-		io_uring_prep_write(sqe, fd, e->payload, (unsigned)size, rw->offset);
+		io_uring_prep_write(sqe, fd, e->payload, (unsigned)size, (uint64_t)e->off);
 	else
-		io_uring_prep_read(sqe, fd, e->payload, (unsigned)size, rw->offset);
+		io_uring_prep_read(sqe, fd, e->payload, (unsigned)size, (uint64_t)e->off);
 	io_uring_sqe_set_data64(sqe, tag(e, TAG_IO));
+	atomic_fetch_add_explicit(&fs->n_async, 1, memory_order_relaxed);
 	return true;
 }
 

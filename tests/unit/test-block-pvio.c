@@ -195,6 +195,39 @@ static void test_range_checked(void)
 		ASSERT_EQ(b[i], 0x11);
 }
 
+/* The place of a range on one PV, for an asynchronous engine: only a range
+ * inside one piece has one; the bytes written there are the LV's. */
+static void test_target(void)
+{
+	const char *const p[] = { paths[0], paths[1] };
+	g_autoptr(LvIo) io = NULL;
+	g_autoptr(ExtMap) map = lv_map();
+	uint64_t size = blk_extmap_size(map);
+	uint64_t dev_off = 0;
+	int fd = -1;
+	unsigned char b[8];
+
+	fill_file(0, 0x22);
+	fill_file(1, 0x22);
+	ASSERT_OK(blk_pvio_open(p, 2, &io));
+	/* LE 1 is pv1 PE 6; both extents of the first segment are one piece */
+	ASSERT_OK(blk_lvio_target(io, map, false, 2 * EXT, 0, &fd, &dev_off));
+	ASSERT_EQ(dev_off, PE_START + 5 * EXT);
+	ASSERT_OK(blk_lvio_target(io, map, false, 4096, EXT + 100, &fd, &dev_off));
+	ASSERT_EQ(dev_off, PE_START + 6 * EXT + 100);
+	ASSERT_EQ(pwrite(fd, "\x5a\x5a\x5a\x5a\x5a\x5a\x5a\x5a", 8, (off_t)dev_off), 8);
+	ASSERT_EQ(blk_lvio_pread(io, map, false, b, 8, EXT + 100), 8);
+	ASSERT_MEMEQ(b, "\x5a\x5a\x5a\x5a\x5a\x5a\x5a\x5a", 8);
+	/* LE 2 starts pv0 PE 1 */
+	ASSERT_OK(blk_lvio_target(io, map, true, EXT, 2 * EXT, &fd, &dev_off));
+	ASSERT_EQ(dev_off, PE_START + 1 * EXT);
+	/* across the segment boundary: no one place */
+	ASSERT_ERROR(blk_lvio_target(io, map, false, 4096, 2 * EXT - 512, &fd, &dev_off),
+		     EAGAIN);
+	ASSERT_ERROR(blk_lvio_target(io, map, false, 4096, size - 512, &fd, &dev_off), ERANGE);
+	ASSERT_ERROR(blk_lvio_target(io, map, false, 0, 0, &fd, &dev_off), EINVAL);
+}
+
 static void test_open_fails_cleanly(void)
 {
 	const char *const p[] = { paths[0], "/nonexistent/ovstore-pv" };
@@ -212,6 +245,7 @@ int main(void)
 	TEST_RUN(test_direct);
 	TEST_RUN(test_zero_exact_range);
 	TEST_RUN(test_range_checked);
+	TEST_RUN(test_target);
 	TEST_RUN(test_open_fails_cleanly);
 	remove_pvs();
 	return 0;
