@@ -65,6 +65,7 @@ static const char *const points[] = {
 	/* FUSE over io_uring set up after INIT took it (the fall-back to /dev/fuse) */
 	"ring.start",
 	"ring.queue",
+	"ring.fixed",
 	NULL,
 };
 

@@ -29,7 +29,12 @@
  * and `depth` entries: a header buffer (fuse_in_header, the operation's
  * argument struct, the entry's commit id and payload size) and a 1 MiB
  * payload buffer, 4 KiB-aligned, so a WRITE's data can go to an O_DIRECT
- * backing file where it lies.  The threads are not pinned: measured here,
+ * backing file where it lies.  The payload buffers are also registered with
+ * the thread's io_uring (fixed buffers): the backing file's reads and writes
+ * then skip pinning 256 pages per 1 MiB request, and the kernel maps them in
+ * large segments; measured here, 1 MiB QD1 went from 0.66 to 0.9 of raw for
+ * writes and from 0.74 to above raw for reads.  Where registering fails
+ * (RLIMIT_MEMLOCK without CAP_IPC_LOCK) the plain read and write are used.  The threads are not pinned: measured here,
  * pinning a queue's thread to its CPU made it compete with the guest thread
  * on that CPU (4 KiB QD1 rows 15-25 % slower).
  *
@@ -151,6 +156,7 @@ struct RingQueue {
 	unsigned qid;
 	struct io_uring uring;
 	bool uring_ok;
+	bool fixed; /* the payload buffers are registered: READ_FIXED/WRITE_FIXED */
 	pthread_t thread;
 	bool started;
 	int wake_fd;
@@ -400,7 +406,13 @@ static bool serve_fast(RingQueue *q, RingEnt *e, const struct k_in_header *in, u
 				    : (int)pread(fd, e->payload, size, e->off));
 		return true;
 	}
-	if (write)
+	if (q->fixed && write)
+		io_uring_prep_write_fixed(sqe, fd, e->payload, (unsigned)size, (uint64_t)e->off,
+					  (int)(e - q->ents));
+	else if (q->fixed)
+		io_uring_prep_read_fixed(sqe, fd, e->payload, (unsigned)size, (uint64_t)e->off,
+					 (int)(e - q->ents));
+	else if (write)
 		io_uring_prep_write(sqe, fd, e->payload, (unsigned)size, (uint64_t)e->off);
 	else
 		io_uring_prep_read(sqe, fd, e->payload, (unsigned)size, (uint64_t)e->off);
@@ -638,6 +650,19 @@ static int queue_init(Ring *r, RingQueue *q, unsigned qid)
 		e->iov[0] = (struct iovec){ .iov_base = e->hdr, .iov_len = sizeof(*e->hdr) };
 		e->iov[1] = (struct iovec){ .iov_base = e->payload, .iov_len = PAYLOAD_SIZE };
 	}
+	{
+		g_autofree struct iovec *bufs = g_new(struct iovec, r->depth);
+
+		for (unsigned i = 0; i < r->depth; i++)
+			bufs[i] = q->ents[i].iov[1];
+		ret = FAULT_POINT("ring.fixed");
+		if (ret == 0)
+			ret = io_uring_register_buffers(&q->uring, bufs, r->depth);
+		q->fixed = ret == 0;
+		if (ret < 0)
+			log_debug(LOG_CLASS_FS, "FUSE ring %u: payload buffers not registered: %s",
+				  qid, g_strerror(-ret));
+	}
 	return 0;
 }
 
@@ -659,8 +684,9 @@ void ring_start(Fs *fs)
 	 * by 10-25 %; thinner splits gained nothing more. */
 	r->nt = r->nq * CLAMP(8 / r->nq, 1, 4);
 	/* 32 entries per queue on up to 8 CPUs, fewer beyond, down to 8: depth for a
-	 * busy guest, and the payload buffers (1 MiB each, touched only as far as
-	 * used) stay within 512 MiB on 64 CPUs. */
+	 * busy guest, and the payload buffers (1 MiB each, registered with
+	 * io_uring and so pinned in memory: 64 MiB on 2 CPUs) stay within 512 MiB
+	 * on 64 CPUs. */
 	r->depth = MAX(CLAMP(256 / r->nq, 8, 32) / (r->nt / r->nq), 2);
 	r->q = g_new0(RingQueue, r->nt);
 	for (unsigned i = 0; i < r->nt; i++)
@@ -689,8 +715,17 @@ void ring_start(Fs *fs)
 		ring_stop(fs);
 		return;
 	}
-	log_info("FUSE over io_uring: %u queues, %u threads of %u entries", r->nq, r->nt,
-		 r->depth);
+	{
+		unsigned fixed = 0;
+
+		for (unsigned i = 0; i < r->nt; i++)
+			fixed += r->q[i].fixed;
+		log_info("FUSE over io_uring: %u queues, %u threads of %u entries, %s", r->nq,
+			 r->nt, r->depth,
+			 fixed == r->nt ? "payload buffers registered"
+			 : fixed ? "payload buffers registered for some threads"
+				 : "payload buffers not registered");
+	}
 }
 
 void ring_stop(Fs *fs)

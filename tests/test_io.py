@@ -311,13 +311,19 @@ def uring_knob():
     ovs.set_uring_knob(old)
 
 
-def test_uring_transport(domain, make_tree, uring_knob):
+@pytest.mark.parametrize("fixed", [True, False], ids=["fixed-buffers", "plain-buffers"])
+def test_uring_transport(domain, make_tree, uring_knob, fixed):
     """With fuse.enable_uring=Y, requests come over io_uring: the queue
     threads serve file volumes' reads and writes, the workers the rest
-    (metadata, qcow2 header checks), and the data is right either way."""
-    t = make_tree([domain], opts=["passthrough=off"])
+    (metadata, qcow2 header checks), and the data is right either way:
+    with the payload buffers registered with io_uring, and without (where
+    registering fails, e.g. RLIMIT_MEMLOCK)."""
+    t = make_tree([domain], opts=["passthrough=off"],
+                  env=None if fixed else {"OVSTORE_TEST_FAULT": "ring.fixed:ENOMEM"})
     st = t.mount.status()
     assert st["transport"] == "io_uring"
+    want = "payload buffers registered" if fixed else "payload buffers not registered"
+    assert want in t.mount.stderr(), t.mount.stderr()[-2000:]
     check_daemon_io(t)
     v = t.qcow2("img", "q")
     qemu_io(v, "write -P 0x77 0 3M", "read -P 0x77 0 3M", fmt="qcow2", cache="none")
