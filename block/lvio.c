@@ -60,8 +60,6 @@ int blk_lvio_target(LvIo *io, const ExtMap *map, bool direct, size_t len, uint64
 
 	if (r < 0)
 		return r;
-	if (len == 0)
-		return -EINVAL;
 	if (!io->ops->target)
 		return -EAGAIN;
 	return io->ops->target(io, map, direct, len, off, ret_fd, ret_off);

@@ -1420,10 +1420,10 @@ int block_lv_io_target(Domain *d, BlockLv *lv, bool write, bool direct, size_t l
 	uint64_t end = off + len;
 	int r;
 
-	/* Whatever needs more than one I/O at a known place goes the slow way:
-	 * reads past what the volume shows (cut short there), writes that reach
-	 * a thin LV's extension threshold or a raw LV's shown end. */
-	if (end < off || end > lv_shown_size(lv))
+	/* Whatever is not one I/O at a known place goes the slow way: nothing
+	 * to move, reads past what the volume shows (cut short there), writes
+	 * that reach a thin LV's extension threshold or a raw LV's shown end. */
+	if (len == 0 || end < off || end > lv_shown_size(lv))
 		return -EAGAIN;
 	if (write && lv->cow && !thin_below_threshold(d, lv, blk_extmap_size(m), end))
 		return -EAGAIN;

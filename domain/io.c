@@ -733,30 +733,28 @@ ssize_t vh_pwrite(VolHandle *h, const void *buf, size_t size, off_t off)
 int vh_data_fd(VolHandle *h, bool write, const void *buf, size_t size, off_t off,
 	       off_t *ret_off)
 {
+	int fd = h->fd;
+
 	if (write && !h->write)
 		return -EBADF;
 	if (misaligned(h, size, off))
 		return -EINVAL;
 	if (write && may_write_header(h->vol, buf, size, off))
 		return -EAGAIN; /* a header write: vh_pwrite() checks it */
-	if (write)
-		vh_written(h);
+	*ret_off = off;
 	if (h->lv) {
 		/* a block volume: the PV the range lies on, at its place there */
 		uint64_t dev_off;
-		int fd;
-		int r = size == 0 ? -EAGAIN
-				  : block_lv_io_target(h->vol->dom, h->lv, write,
-						       (h->flags & O_DIRECT) != 0, size,
-						       (uint64_t)off, &fd, &dev_off);
+		int r = block_lv_io_target(h->vol->dom, h->lv, write, (h->flags & O_DIRECT) != 0,
+					   size, (uint64_t)off, &fd, &dev_off);
 
 		if (r < 0)
 			return r;
 		*ret_off = (off_t)dev_off;
-		return fd;
 	}
-	*ret_off = off;
-	return h->fd;
+	if (write)
+		vh_written(h);
+	return fd;
 }
 
 int vh_fsync(VolHandle *h, bool datasync)

@@ -34,9 +34,10 @@
  * then skip pinning 256 pages per 1 MiB request, and the kernel maps them in
  * large segments; measured here, 1 MiB QD1 went from 0.66 to 0.9 of raw for
  * writes and from 0.74 to above raw for reads.  Where registering fails
- * (RLIMIT_MEMLOCK without CAP_IPC_LOCK) the plain read and write are used.  The threads are not pinned: measured here,
- * pinning a queue's thread to its CPU made it compete with the guest thread
- * on that CPU (4 KiB QD1 rows 15-25 % slower).
+ * (RLIMIT_MEMLOCK without CAP_IPC_LOCK) the plain read and write are used.
+ * The threads are not pinned: measured here, pinning a queue's thread to its
+ * CPU made it compete with the guest thread on that CPU (4 KiB QD1 rows
+ * 15-25 % slower).
  *
  * Requests.  The queue thread serves READ and WRITE of volumes with a backing
  * file itself, asynchronously: the read or write goes on the queue's ring with
