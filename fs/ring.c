@@ -583,14 +583,19 @@ static void *queue_main(void *arg)
 				} else {
 					/* -ENOTCONN: unmounted.  Anything else: the
 					 * kernel tore the ring down. */
-					if (cqe->res != -ENOTCONN && !g_atomic_int_get(&r->stopping)) {
+					/* Only the first failure is news: after a
+					 * fallback (ring_refuse()) the kernel fails
+					 * the other queues' commands too. */
+					if (cqe->res != -ENOTCONN && !g_atomic_int_get(&r->stopping) &&
+					    g_atomic_int_compare_and_exchange(&r->failed, 0, 1))
 						log_warning("FUSE ring %u: %s%s: requests stay on "
 							    "/dev/fuse", q->qid,
 							    e->last_cmd == K_URING_CMD_REGISTER
 								    ? "registering: " : "",
 							    g_strerror(-cqe->res));
-						g_atomic_int_set(&r->failed, 1);
-					}
+					else if (cqe->res != -ENOTCONN)
+						log_debug(LOG_CLASS_FS, "FUSE ring %u: %s", q->qid,
+							  g_strerror(-cqe->res));
 					fatal = true;
 				}
 				break;
