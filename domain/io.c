@@ -897,6 +897,16 @@ ssize_t vh_copy_range(VolHandle *src, off_t src_off, VolHandle *dst, off_t dst_o
 	return (ssize_t)total;
 }
 
+void vol_set_daemon_io(Volume *vol, bool daemon)
+{
+	g_atomic_int_set(&vol->daemon_io, daemon ? 1 : 0);
+}
+
+bool vol_daemon_io(Volume *vol)
+{
+	return g_atomic_int_get(&vol->daemon_io) != 0;
+}
+
 bool vol_may_pass_through(Volume *vol, int flags)
 {
 	Domain *d = vol->dom;
@@ -907,6 +917,8 @@ bool vol_may_pass_through(Volume *vol, int flags)
 
 	if (d->bd)
 		return false; /* no backing file: the daemon does block volumes */
+	if (vol_daemon_io(vol))
+		return false; /* the admin asked for the daemon tier */
 	if ((flags & O_ACCMODE) == O_RDONLY)
 		return true;
 	if (flags & O_TRUNC)

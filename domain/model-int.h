@@ -136,6 +136,7 @@ struct Volume {
 	bool emptied;	   /* truncated to 0 since the last header check; op_lock */
 	LeaseHold *lease;  /* its volume lease while open for write; dom->lease_lock */
 	guint lease_users; /* handles counting on lease; dom->lease_lock */
+	gint daemon_io;	   /* 1: the daemon serves every open (io_policy); atomic */
 };
 
 struct VolHandle {

@@ -215,6 +215,14 @@ bool vh_is_direct(const VolHandle *h);
  * empty raw volume, whose first bytes may be a qcow2 header to check).
  */
 bool vol_may_pass_through(Volume *vol, int flags);
+/*
+ * The volume's I/O policy on this host (user.ovstore.io_policy), kept in
+ * memory for the life of the mount: with `daemon` set, every later open is
+ * served by the daemon (vol_may_pass_through() says no); the default lets
+ * the mount choose.  Opens made before keep their tier.
+ */
+void vol_set_daemon_io(Volume *vol, bool daemon);
+bool vol_daemon_io(Volume *vol);
 /* The backing fd (for registering it with the kernel). */
 int vh_backing_fd(VolHandle *h);
 /* This handle's writes go around the daemon from now on (passthrough). */

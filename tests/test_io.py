@@ -260,6 +260,57 @@ def test_passthrough_auto(domain, make_tree):
     assert ovs.read_at(t.backing("img", "vol"), MiB, 65536) == b"\x99" * 65536
 
 
+def direct_write_count(t, v, data):
+    """Writes data at 0 with O_DIRECT; returns how many WRITE requests the
+    daemon served meanwhile."""
+    before = t.mount.status()["requests"]["write"]
+    buf = mmap.mmap(-1, len(data))
+    buf[:] = data
+    fd = os.open(v, os.O_RDWR | os.O_DIRECT)
+    try:
+        assert os.pwritev(fd, [buf], 0) == len(data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return t.mount.status()["requests"]["write"] - before
+
+
+def test_io_policy(domain, make_tree):
+    """user.ovstore.io_policy=daemon puts a volume on the daemon tier for
+    its next opens (16 synchronous writers: behaviour.md), on this host and
+    for the life of the mount; `auto` gives it back to the mount's choice."""
+    t = make_tree([domain], opts=["passthrough=auto"])
+    pt = t.mount.status()["passthrough"]
+    t.mkimg("img")
+    v = t.raw("img", "vol", size=MiB, data=b"\x01" * 4096)
+    assert xget(v, "io_policy") == "auto"
+    assert xget(v, "io") == ("passthrough" if pt else "daemon")
+    if pt:
+        assert direct_write_count(t, v, b"\x02" * 65536) == 0
+    ovs.xset(v, "io_policy", "daemon")
+    assert xget(v, "io_policy") == "daemon"
+    assert xget(v, "io") == "daemon"
+    assert direct_write_count(t, v, b"\x03" * 65536) > 0
+    assert ovs.read_at(t.backing("img", "vol"), 0, 65536) == b"\x03" * 65536
+    # Bad values and places change nothing; the key stays out of listxattr
+    # (CONTRACT.md's list), and `io` stays read-only.
+    for bad in ("Daemon", "passthrough", "", "daemon\n"):
+        assert errno_of(ovs.xset, v, "io_policy", bad) == errno.EINVAL, bad
+    assert errno_of(ovs.xset, t.img("img"), "io_policy", "daemon") == errno.ENOTSUP
+    assert errno_of(xget, t.img("img"), "io_policy") == errno.ENODATA
+    assert errno_of(ovs.xset, v, "io", "daemon") == errno.EPERM
+    assert "user.ovstore.io_policy" not in os.listxattr(v)
+    assert xget(v, "io_policy") == "daemon"
+    ovs.xset(v, "io_policy", "auto")
+    assert xget(v, "io") == ("passthrough" if pt else "daemon")
+    if pt:
+        assert direct_write_count(t, v, b"\x04" * 65536) == 0
+    ovs.xset(v, "io_policy", "daemon")
+    t.remount()
+    assert xget(v, "io_policy") == "auto"
+    assert ovs.read_at(v, 0, 65536) == (b"\x04" if pt else b"\x03") * 65536
+
+
 def check_daemon_io(t):
     """Data through the daemon is right: O_DIRECT and not, queued and not,
     across the end of the file, and alignment errors."""
