@@ -907,11 +907,23 @@ bool vol_daemon_io(Volume *vol)
 	return g_atomic_int_get(&vol->daemon_io) != 0;
 }
 
+void img_set_daemon_io(Image *img, bool daemon)
+{
+	g_atomic_int_set(&img->daemon_io, daemon ? 1 : 0);
+}
+
+bool img_daemon_io(Image *img)
+{
+	return g_atomic_int_get(&img->daemon_io) != 0;
+}
+
 bool vol_may_pass_through(Volume *vol, int flags)
 {
 	Domain *d = vol->dom;
 	g_autofree char *img = NULL;
 	g_autofree char *name = NULL;
+	Image *home;
+	bool daemon;
 	bool raw;
 	struct stat st;
 
@@ -919,6 +931,12 @@ bool vol_may_pass_through(Volume *vol, int flags)
 		return false; /* no backing file: the daemon does block volumes */
 	if (vol_daemon_io(vol))
 		return false; /* the admin asked for the daemon tier */
+	g_rw_lock_reader_lock(&d->lock);
+	home = model_home_image_locked(vol);
+	daemon = home && img_daemon_io(home);
+	g_rw_lock_reader_unlock(&d->lock);
+	if (daemon)
+		return false; /* ... for the whole image */
 	if ((flags & O_ACCMODE) == O_RDONLY)
 		return true;
 	if (flags & O_TRUNC)

@@ -119,6 +119,7 @@ struct Image {
 	char *name;	    /* protected by dom->lock */
 	bool dead;	    /* protected by dom->lock */
 	GPtrArray *volumes; /* Volume* linked here (no reference), protected by dom->lock */
+	gint daemon_io;	    /* 1: its volumes' opens go to the daemon (io_policy); atomic */
 };
 
 struct Volume {

@@ -223,6 +223,10 @@ bool vol_may_pass_through(Volume *vol, int flags);
  */
 void vol_set_daemon_io(Volume *vol, bool daemon);
 bool vol_daemon_io(Volume *vol);
+/* The same for a whole image (the disk): applies to the volumes whose home
+ * it is, today's and those made later (the next snapshot's leaf). */
+void img_set_daemon_io(Image *img, bool daemon);
+bool img_daemon_io(Image *img);
 /* The backing fd (for registering it with the kernel). */
 int vh_backing_fd(VolHandle *h);
 /* This handle's writes go around the daemon from now on (passthrough). */

@@ -67,7 +67,8 @@ static const AttrDef attrs[A_MAX] = {
 	[A_IO] = { "io", ON(NODE_VOLUME), 0, true },
 	/* Not listed: CONTRACT.md's list of a volume's attributes stays as it is;
 	 * ovstore(8) documents it. */
-	[A_IO_POLICY] = { "io_policy", ON(NODE_VOLUME), ON(NODE_VOLUME), false },
+	[A_IO_POLICY] = { "io_policy", ON(NODE_VOLUME) | ON(NODE_IMAGE),
+			  ON(NODE_VOLUME) | ON(NODE_IMAGE), false },
 	[A_UUID] = { "uuid", ON(NODE_POOL) | ON(NODE_DOMAIN), 0, true },
 	[A_TYPE] = { "type", ON(NODE_DOMAIN), 0, true },
 	[A_CLASS] = { "class", ON(NODE_DOMAIN), 0, true },
@@ -176,6 +177,11 @@ static int node_value(Fs *fs, Node *n, Attr a, char **ret)
 		dom_info_release(&info);
 		return 0;
 	}
+	case NODE_IMAGE:
+		if (a != A_IO_POLICY)
+			return -ENODATA;
+		*ret = g_strdup(img_daemon_io(n->img) ? "daemon" : "auto");
+		return 0;
 	case NODE_POOL:
 		if (a == A_UUID) {
 			*ret = g_strdup(pool_uuid(n->pool));
@@ -271,15 +277,19 @@ static int set_value(Node *n, Attr a, const char *value)
 	}
 	if (n->kind == NODE_VOLUME && a == A_DESCRIPTION)
 		return vol_set_description(n->vol, value);
-	if (n->kind == NODE_VOLUME && a == A_IO_POLICY) {
-		VolumeInfo info;
+	if (a == A_IO_POLICY) {
+		VolumeInfo info = { 0 };
 
-		vol_get_info(n->vol, &info);
+		if (n->kind == NODE_VOLUME)
+			vol_get_info(n->vol, &info);
 		if (info.plain)
 			return -ENOTSUP; /* ISO files have no volume attributes */
 		if (strcmp(value, "daemon") != 0 && strcmp(value, "auto") != 0)
 			return -EINVAL;
-		vol_set_daemon_io(n->vol, value[0] == 'd');
+		if (n->kind == NODE_VOLUME)
+			vol_set_daemon_io(n->vol, value[0] == 'd');
+		else
+			img_set_daemon_io(n->img, value[0] == 'd');
 		return 0;
 	}
 	if (n->kind == NODE_POOL && a == A_SPM) {

@@ -296,8 +296,9 @@ def test_io_policy(domain, make_tree):
     # (CONTRACT.md's list), and `io` stays read-only.
     for bad in ("Daemon", "passthrough", "", "daemon\n"):
         assert errno_of(ovs.xset, v, "io_policy", bad) == errno.EINVAL, bad
-    assert errno_of(ovs.xset, t.img("img"), "io_policy", "daemon") == errno.ENOTSUP
-    assert errno_of(xget, t.img("img"), "io_policy") == errno.ENODATA
+    assert errno_of(ovs.xset, t.dom(), "io_policy", "daemon") == errno.ENOTSUP
+    assert errno_of(xget, t.dom(), "io_policy") == errno.ENODATA
+    assert errno_of(ovs.xset, t.img("img"), "io_policy", "threads") == errno.EINVAL
     assert errno_of(ovs.xset, v, "io", "daemon") == errno.EPERM
     assert "user.ovstore.io_policy" not in os.listxattr(v)
     assert xget(v, "io_policy") == "daemon"
@@ -309,6 +310,36 @@ def test_io_policy(domain, make_tree):
     t.remount()
     assert xget(v, "io_policy") == "auto"
     assert ovs.read_at(v, 0, 65536) == (b"\x04" if pt else b"\x03") * 65536
+
+
+def test_io_policy_of_an_image(domain, make_tree):
+    """user.ovstore.io_policy on an image (the disk) covers its volumes,
+    those there now and those made later (a snapshot's new leaf), without
+    changing their own policy."""
+    t = make_tree([domain], opts=["passthrough=auto"])
+    pt = t.mount.status()["passthrough"]
+    t.mkimg("img")
+    base = t.raw("img", "base", size=MiB, data=b"\x05" * 4096)
+    t.mkimg("other")
+    o = t.raw("other", "vol", size=MiB, data=b"\x06" * 4096)
+    assert xget(t.img("img"), "io_policy") == "auto"
+    ovs.xset(t.img("img"), "io_policy", "daemon")
+    assert xget(t.img("img"), "io_policy") == "daemon"
+    assert "user.ovstore.io_policy" not in os.listxattr(t.img("img"))
+    assert xget(base, "io") == "daemon"
+    assert xget(base, "io_policy") == "auto"
+    assert xget(o, "io") == ("passthrough" if pt else "daemon")
+    assert direct_write_count(t, base, b"\x07" * 4096) > 0
+    if pt:
+        assert direct_write_count(t, o, b"\x08" * 4096) == 0
+    snap = t.qcow2("img", "snap", backing="base", backing_fmt="raw", size=str(MiB))
+    assert xget(snap, "io") == "daemon"
+    before = t.mount.status()["requests"]["write"]
+    qemu_io(snap, "read -P 0x07 0 4k", "write -P 0x09 64k 64k", "read -P 0x09 64k 64k",
+            fmt="qcow2", cache="none")
+    assert t.mount.status()["requests"]["write"] > before
+    ovs.xset(t.img("img"), "io_policy", "auto")
+    assert xget(snap, "io") == ("passthrough" if pt else "daemon")
 
 
 def check_daemon_io(t):
