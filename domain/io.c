@@ -923,36 +923,32 @@ bool vol_may_pass_through(Volume *vol, int flags)
 	g_autofree char *img = NULL;
 	g_autofree char *name = NULL;
 	Image *home;
-	bool daemon;
-	bool raw;
+	int verdict; /* 1 yes, 0 no, -1: yes if the backing file is not empty */
 	struct stat st;
 
 	if (d->bd)
 		return false; /* no backing file: the daemon does block volumes */
-	if (vol_daemon_io(vol))
-		return false; /* the admin asked for the daemon tier */
 	g_rw_lock_reader_lock(&d->lock);
 	home = model_home_image_locked(vol);
-	daemon = home && img_daemon_io(home);
-	g_rw_lock_reader_unlock(&d->lock);
-	if (daemon)
-		return false; /* ... for the whole image */
-	if ((flags & O_ACCMODE) == O_RDONLY)
-		return true;
-	if (flags & O_TRUNC)
-		return false; /* emptied now: a qcow2 header may be next */
-	g_rw_lock_reader_lock(&d->lock);
-	if (vol->dead || vol->plain || vol->corrupt) {
-		g_rw_lock_reader_unlock(&d->lock);
-		return true;
+	if (vol_daemon_io(vol) || (home && img_daemon_io(home)))
+		verdict = 0; /* the admin asked for the daemon tier (io_policy) */
+	else if ((flags & O_ACCMODE) == O_RDONLY)
+		verdict = 1;
+	else if (flags & O_TRUNC)
+		verdict = 0; /* emptied now: a qcow2 header may be next */
+	else if (vol->dead || vol->plain || vol->corrupt)
+		verdict = 1;
+	else if (vol->md.format != MD_VOL_FORMAT_RAW)
+		verdict = 1; /* header changes are learnt at fsync, flush and close */
+	else
+		verdict = -1;
+	if (verdict < 0) {
+		img = g_strdup(home ? home->name : vol->md.image);
+		name = g_strdup(vol->name);
 	}
-	raw = vol->md.format == MD_VOL_FORMAT_RAW;
-	img = g_strdup(model_home_image_locked(vol) ? model_home_image_locked(vol)->name
-						    : vol->md.image);
-	name = g_strdup(vol->name);
 	g_rw_lock_reader_unlock(&d->lock);
-	if (!raw)
-		return true; /* header changes are learnt at fsync, flush and close */
+	if (verdict >= 0)
+		return verdict;
 	/* behaviour.md: only an empty raw volume turns qcow2: watch those. */
 	return d->ops->vol_stat(d, img, name, &st) == 0 && st.st_size > 0;
 }
