@@ -175,6 +175,37 @@ int blk_extmap_new(uint64_t extent_size, const ExtMapPv *pvs, size_t n_pvs,
 	return 0;
 }
 
+int blk_extmap_prefix(const ExtMap *map, uint64_t size, ExtMap **ret)
+{
+	ExtMap *m;
+
+	if (size > map->size || size % map->extent_size != 0)
+		return -EINVAL;
+	m = g_new0(ExtMap, 1);
+	m->refs = 1;
+	m->extent_size = map->extent_size;
+	m->size = size;
+	/* the segments that start below size, the last one cut at size; a
+	 * striped segment cut short keeps its chunk arithmetic (lookups never
+	 * depend on a segment's length) */
+	while (m->n_segs < map->n_segs && map->segs[m->n_segs].start < size)
+		m->n_segs++;
+	m->segs = g_new0(Seg, m->n_segs ? m->n_segs : 1);
+	if (m->n_segs) {
+		Seg *last;
+
+		memcpy(m->segs, map->segs, m->n_segs * sizeof(Seg));
+		last = &m->segs[m->n_segs - 1];
+		last->len = MIN(last->len, size - last->start);
+		if (last->n_stripes == 1)
+			last->chunk = last->len;
+	}
+	m->n_areas = map->n_areas;
+	m->areas = g_memdup2(map->areas, (map->n_areas ? map->n_areas : 1) * sizeof(Area));
+	*ret = m;
+	return 0;
+}
+
 ExtMap *blk_extmap_ref(ExtMap *map)
 {
 	g_assert(map);

@@ -86,6 +86,13 @@ typedef struct ExtMapPiece {
 int blk_extmap_new(uint64_t extent_size, const ExtMapPv *pvs, size_t n_pvs,
 		   const ExtMapSegment *segs, size_t n_segs, ExtMap **ret);
 ExtMap *blk_extmap_ref(ExtMap *map);
+/*
+ * The map of the first size bytes of map's LV: what a reader may use of an
+ * LV whose last extents are not ready yet (an extension another host has
+ * not finished zeroing).  size: a multiple of the extent size, at most the
+ * map's size; -EINVAL otherwise.
+ */
+int blk_extmap_prefix(const ExtMap *map, uint64_t size, ExtMap **ret);
 /* Drops a reference; NULL is fine. */
 void blk_extmap_unref(ExtMap *map);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ExtMap, blk_extmap_unref)

@@ -237,6 +237,35 @@ static void test_bad_tables(void)
  * Striped: 2 areas of 2 extents, 64 KiB chunks.  LV chunk k is in area
  * k % 2, row k / 2.
  */
+/* Prefixes of segs3: whole segments, a cut one, nothing; bad sizes refused. */
+static void test_prefix(void)
+{
+	g_autoptr(ExtMap) map = build(EXT, pvs2, 2, segs3, 3);
+	g_autoptr(ExtMap) four = NULL;
+	g_autoptr(ExtMap) none = NULL;
+	g_autoptr(ExtMap) all = NULL;
+	ExtMapPiece p[8];
+	size_t n = 0;
+
+	ASSERT_OK(blk_extmap_prefix(map, 4 * EXT, &four));
+	ASSERT_EQ(blk_extmap_size(four), 4 * EXT);
+	ASSERT_EQ(blk_extmap_n_segments(four), 2);
+	/* the second segment is cut after its first extent */
+	ASSERT_OK(blk_extmap_map(four, 2 * EXT, 2 * EXT, p, 8, &n));
+	ASSERT_EQ(n, 2);
+	assert_piece(&p[0], 0, 129 * MIB + 2 * EXT, EXT);
+	assert_piece(&p[1], 1, 1 * MIB + 10 * EXT, EXT);
+	ASSERT_EQ(blk_extmap_lookup(four, 4 * EXT, 1, &p[0]), -ERANGE);
+	ASSERT_EQ(blk_extmap_lookup(four, 4 * EXT - 1, 2, &p[0]), -ERANGE);
+	ASSERT_OK(blk_extmap_prefix(map, 0, &none));
+	ASSERT_EQ(blk_extmap_size(none), 0);
+	ASSERT_EQ(blk_extmap_lookup(none, 0, 1, &p[0]), -ERANGE);
+	ASSERT_OK(blk_extmap_prefix(map, 6 * EXT, &all));
+	ASSERT_EQ(blk_extmap_n_segments(all), 3);
+	ASSERT_EQ(blk_extmap_prefix(map, 7 * EXT, &all), -EINVAL);
+	ASSERT_EQ(blk_extmap_prefix(map, EXT + 512, &all), -EINVAL);
+}
+
 static void test_striped(void)
 {
 	const ExtMapPv pvs[] = { { .pe_start = 1 * MIB, .pe_count = 10 },
@@ -302,6 +331,37 @@ static void naive(uint64_t extent_size, const ExtMapPv *pvs, const ExtMapSegment
 		return;
 	}
 	TEST_FAIL("byte %" PRIu64 " not in any segment", x);
+}
+
+/*
+ * A prefix of map, at a random extent boundary, maps every range below its
+ * end to the same pieces as map does, and refuses ranges past its end.
+ */
+static void check_random_prefix(GRand *rand, const ExtMap *map, uint64_t extent_size)
+{
+	uint64_t extents = blk_extmap_size(map) / extent_size;
+	uint64_t size = extent_size * (uint64_t)g_rand_int_range(rand, 0, (gint32)extents + 1);
+	g_autoptr(ExtMap) pre = NULL;
+	ExtMapPiece a[256], b[256];
+	size_t na = 0, nb = 0;
+
+	ASSERT_OK(blk_extmap_prefix(map, size, &pre));
+	ASSERT_EQ(blk_extmap_size(pre), size);
+	for (int q = 0; q < 20 && size > 0; q++) {
+		/* the first range ends at the prefix's end */
+		uint64_t off = q == 0 ? size - MIN(size, 30000)
+				      : (uint64_t)g_rand_double_range(rand, 0, (double)size);
+		uint64_t want = (uint64_t)g_rand_int_range(rand, 1, 40000);
+		uint64_t len = q == 0 ? size - off : MIN(size - off, want);
+
+		ASSERT_OK(blk_extmap_map(pre, off, len, a, G_N_ELEMENTS(a), &na));
+		ASSERT_OK(blk_extmap_map(map, off, len, b, G_N_ELEMENTS(b), &nb));
+		ASSERT_EQ(na, nb);
+		ASSERT_TRUE(memcmp(a, b, na * sizeof(a[0])) == 0);
+	}
+	ASSERT_EQ(blk_extmap_lookup(pre, size, 1, &a[0]), -ERANGE);
+	if (size > 0)
+		ASSERT_EQ(blk_extmap_map(pre, size - 1, 2, a, G_N_ELEMENTS(a), &na), -ERANGE);
 }
 
 /* Random tables; every piece of random ranges checked against naive(). */
@@ -370,6 +430,7 @@ static void test_random_tables(void)
 			}
 			ASSERT_EQ(x, off + len);
 		}
+		check_random_prefix(rand, map, extent_size);
 	}
 }
 
@@ -455,6 +516,7 @@ int main(void)
 	TEST_RUN(test_out_of_range);
 	TEST_RUN(test_empty_map);
 	TEST_RUN(test_bad_tables);
+	TEST_RUN(test_prefix);
 	TEST_RUN(test_striped);
 	TEST_RUN(test_random_tables);
 	TEST_RUN(test_holder);
