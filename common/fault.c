@@ -71,7 +71,7 @@ static const char *const points[] = {
 
 typedef struct FaultArm {
 	char *name;
-	int err; /* > 0: errno to return; 0: crash */
+	int err; /* > 0: errno to return; 0: crash; -1: delay */
 	bool once;
 	bool fired;
 } FaultArm;
@@ -156,6 +156,8 @@ int fault_setup(void)
 				a->once = true;
 			else if (strcmp(*p, "crash") == 0)
 				a->err = 0;
+			else if (strcmp(*p, "delay") == 0)
+				a->err = -1;
 			else if (parse_errno_name(*p, &a->err) < 0) {
 				log_error("OVSTORE_TEST_FAULT: bad action '%s' for '%s'", *p,
 					  a->name);
@@ -184,6 +186,11 @@ int fault_point(const char *name)
 			(void)kill(getpid(), SIGKILL);
 			for (;;)
 				pause();
+		}
+		if (a->err < 0) {
+			log_notice("fault point '%s' fired: waiting %d ms", name, FAULT_DELAY_MS);
+			g_usleep(FAULT_DELAY_MS * 1000);
+			return 0;
 		}
 		log_notice("fault point '%s' fired: returning errno %d", name, a->err);
 		return -a->err;

@@ -8,14 +8,17 @@
  *   OVSTORE_TEST_FAULT=point[:action][:once][,point...]
  *
  * action is "crash" (the process kills itself with SIGKILL, as a power cut
- * or kill -9 would), an errno name ("ENOSPC", "EIO") or number, and
- * defaults to EIO.  With ":once" the point fires only the first time.
+ * or kill -9 would), "delay" (the step waits FAULT_DELAY_MS, then runs: a
+ * window in which another host or thread acts), an errno name ("ENOSPC",
+ * "EIO") or number, and defaults to EIO.  With ":once" the point fires only the first time.
  * A name that is not in the table of known points is an error at start
  * (fault_setup() fails), so a test cannot arm a point that does not exist.
  * The table is printed by `ovstore --list-fault-points` so tests loop over
  * all of them.
  */
 #pragma once
+
+#define FAULT_DELAY_MS 3000
 
 /* Reads OVSTORE_TEST_FAULT once; -EINVAL on a bad spec or unknown point. */
 int fault_setup(void);
