@@ -158,7 +158,33 @@ static GHashTable *scan_lvs(Domain *d)
 	return d->shadow ? d->shadow_lvs : d->bd->lvs;
 }
 
-static void scan_lv(Domain *d, BlkLv *blv)
+/*
+ * The map a host may use
+ * ----------------------
+ * The SPM extends an LV in steps (grow()): journal record, lvextend, zero
+ * the new extents, clear the record.  Between lvextend and the clearing,
+ * the LV's segments (what lvs shows every host) already include extents
+ * that still hold a deleted LV's bytes and that the SPM is about to zero.
+ * A host that mapped and wrote them in that window would lose its writes to
+ * the zeroing.  So whoever reads an LV's segments from lvm reads the
+ * journal after them, and while a live lv-extend record names the LV, uses
+ * only the record's old_size bytes: an extension whose record was gone by
+ * then was zeroed before it went.  The SPM's own extensions set the map
+ * only after zeroing, and its journal replay zeroes the rest
+ * (block_lv_extend_replay()).
+ */
+static int usable_map(const char *name, GHashTable *pending, ExtMap *map, ExtMap **ret)
+{
+	const guint64 *old_size = pending ? g_hash_table_lookup(pending, name) : NULL;
+
+	if (!old_size || *old_size >= blk_extmap_size(map)) {
+		*ret = blk_extmap_ref(map);
+		return 0;
+	}
+	return blk_extmap_prefix(map, *old_size, ret);
+}
+
+static void scan_lv(Domain *d, BlkLv *blv, GHashTable *pending)
 {
 	MdLvTags t;
 	BlockLv *lv;
@@ -182,7 +208,13 @@ static void scan_lv(Domain *d, BlkLv *blv)
 	}
 	if (!md_lv_tags_is_volume(&t) || !name_is_valid(t.image))
 		return;
-	r = blockdom_map_lv(d->bd, blv, &map);
+	{
+		g_autoptr(ExtMap) full = NULL;
+
+		r = blockdom_map_lv(d->bd, blv, &full);
+		if (r == 0)
+			r = usable_map(blv->name, pending, full, &map);
+	}
 	if (r < 0) {
 		log_warning_errno(r, "domain '%s': LV '%s': no extent map, ignoring", d->uuid,
 				  blv->name);
@@ -258,6 +290,7 @@ static void link_templates(Domain *d)
 static int block_scan(Domain *d)
 {
 	g_autoptr(GPtrArray) lvs = NULL;
+	g_autoptr(GHashTable) pending = NULL;
 	int r;
 
 	if (d->shadow && !d->shadow_lvs)
@@ -265,8 +298,12 @@ static int block_scan(Domain *d)
 	r = blk_lv_list(d->bd->ctx, d->bd->vg, &lvs);
 	if (r < 0)
 		return r;
+	/* after the segments, never before: "the map a host may use" */
+	r = jrnl_pending_extends(d, &pending);
+	if (r < 0)
+		return r;
 	for (guint i = 0; i < lvs->len; i++)
-		scan_lv(d, lvs->pdata[i]);
+		scan_lv(d, lvs->pdata[i], pending);
 	link_templates(d);
 	return 0;
 }
@@ -309,7 +346,8 @@ void block_reconcile(Domain *d, Domain *s)
 			__atomic_store_n(&lv->size, n->size, __ATOMIC_RELAXED);
 			__atomic_store_n(&lv->capacity, n->capacity, __ATOMIC_RELAXED);
 			{
-				/* LVs only grow while in use: the larger map wins */
+				/* LVs only grow while in use: the larger map wins (both
+				 * are maps this host may use: scan_lv()) */
 				g_autoptr(ExtMap) cur = blk_extmap_holder_get(lv->map);
 				g_autoptr(ExtMap) now = blk_extmap_holder_get(n->map);
 
@@ -685,9 +723,18 @@ static int grow_remote(Domain *d, BlockLv *lv, uint64_t size)
 	vg_stale(d);
 	if (r < 0)
 		goto out;
-	if ((r = blk_lv_get(d->bd->ctx, d->bd->vg, lv->name, &blv)) < 0 ||
-	    (r = blockdom_map_lv(d->bd, blv, &map)) < 0)
-		goto out;
+	{
+		g_autoptr(GHashTable) pending = NULL;
+		g_autoptr(ExtMap) full = NULL;
+
+		/* the SPM cleared its record before it answered; another
+		 * extension of the LV (asked by another host) may have begun */
+		if ((r = blk_lv_get(d->bd->ctx, d->bd->vg, lv->name, &blv)) < 0 ||
+		    (r = blockdom_map_lv(d->bd, blv, &full)) < 0 ||
+		    (r = jrnl_pending_extends(d, &pending)) < 0 ||
+		    (r = usable_map(lv->name, pending, full, &map)) < 0)
+			goto out;
+	}
 	if (blk_extmap_size(map) < size) {
 		r = -EIO;
 		goto out;
@@ -818,14 +865,23 @@ int block_lv_extend_replay(Domain *d, const char *vol, uint64_t old_size)
 
 	if (!lv)
 		return 0; /* removed since: whoever gets its extents zeroes them */
-	m = blk_extmap_holder_get(lv->map);
+	/* the LV's whole map: the scan left this host only old_size bytes of it */
+	r = blockdom_map(d->bd, vol, &m);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
 	size = blk_extmap_size(m);
 	if (old_size >= size)
 		return 0; /* lvextend did not happen */
 	log_info("domain '%s' volume '%s': zeroing the extents of an interrupted extension "
 		 "(%" G_GUINT64_FORMAT "..%" G_GUINT64_FORMAT ")", d->uuid, vol, old_size, size);
 	r = blk_lvio_zero(d->bd->io, m, old_size, size - old_size);
-	return r < 0 ? r : blk_lvio_sync(d->bd->io, false);
+	if (r == 0)
+		r = blk_lvio_sync(d->bd->io, false);
+	if (r == 0)
+		blk_extmap_holder_set(lv->map, m); /* zeroed: all of it may be used */
+	return r;
 }
 
 static uint64_t round_up(uint64_t v, uint64_t unit)

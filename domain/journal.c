@@ -258,3 +258,47 @@ int jrnl_replay(Domain *d)
 	ov_aligned_free(buf);
 	return ret;
 }
+
+int jrnl_pending_extends(Domain *d, GHashTable **ret)
+{
+	g_autoptr(GHashTable) pending = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+							      g_free);
+	void *buf = ov_aligned_alloc(MD_JOURNAL_RECORD_SIZE);
+	int r = 0;
+
+	for (unsigned slot = 0; slot < MD_JOURNAL_SLOTS; slot++) {
+		MdJournalRecord rec = { 0 };
+		const char *vol, *old;
+		uint64_t old_size;
+
+		r = d->ops->journal_read(d, slot, buf);
+		if (r == -ENOENT) {
+			r = 0;
+			break;
+		}
+		if (r < 0)
+			break;
+		/* empty, or torn or corrupt: a record the SPM is writing or
+		 * clearing; its lvextend has not run yet, or its zeroing is done */
+		if (md_journal_decode(buf, MD_JOURNAL_RECORD_SIZE, &rec) < 0)
+			continue;
+		vol = md_kv_get(rec.args, "volume");
+		old = md_kv_get(rec.args, "old_size");
+		if (rec.op == MD_JOURNAL_OP_LV_EXTEND && vol && old &&
+		    parse_u64(old, &old_size) == 0) {
+			guint64 *prev = g_hash_table_lookup(pending, vol);
+
+			if (!prev)
+				g_hash_table_insert(pending, g_strdup(vol),
+						    g_memdup2(&old_size, sizeof(old_size)));
+			else if (old_size < *prev)
+				*prev = old_size;
+		}
+		md_journal_record_release(&rec);
+	}
+	ov_aligned_free(buf);
+	if (r < 0)
+		return r;
+	*ret = g_steal_pointer(&pending);
+	return 0;
+}

@@ -325,6 +325,14 @@ int jrnl_clear(Domain *d, int slot);
 void jrnl_end(Domain *d, int slot);
 /* Rolls every live record forward or back; at start, before the scan. */
 int jrnl_replay(Domain *d);
+/*
+ * The LV extensions the SPM has begun and not finished (live lv-extend
+ * records, read from the disk): volume name -> its old_size (a guint64
+ * pointer), the bytes of the LV that are zeroed and may be used.  A host
+ * that reads an LV's segments must not use the extents past that: the SPM
+ * may still be zeroing them (block.c, "the map a host may use").
+ */
+int jrnl_pending_extends(Domain *d, GHashTable **ret);
 
 /* repair.c: derived metadata put right after a scan. */
 int dom_repair(Domain *d);

@@ -309,6 +309,39 @@ def test_block_thin_writes_from_non_spm_host(loops, cluster, pool):
     assert os.stat(vol).st_size == grown
 
 
+def test_block_extension_used_only_once_zeroed(loops, cluster, pool):
+    """The SPM zeroes an extension's new extents after its lvextend (they may
+    hold a deleted LV's bytes).  A host that re-reads the LV's segments in
+    between (any change the SPM publishes makes it re-read the domain) must
+    not write there yet, or the zeroing eats its writes."""
+    devs = loops(1)
+    sd = block_create_ok(pool, devs, "--io-timeout", str(IO_TIMEOUT))
+    hosts = cluster.hosts(2)
+    # every extension on the SPM waits 3 s between its lvextend and its zeroing
+    a = hosts[0].mount(devs, opts=["chunk_mb=128"],
+                       env={"OVSTORE_TEST_FAULT": "extend.zero:delay"})
+    b = hosts[1].mount(devs, opts=["chunk_mb=128"])
+    assert spm_mount([a, b]) is a
+    img = os.path.join(b.path, pool, sd, "img")
+    os.mkdir(img)
+    vol = os.path.join(img, "thin")
+    ovs.qemu_img("create", "-f", "qcow2", vol, "1G")
+    assert int(lvs(devs)["thin"]["lv_size"]) == 128 * MiB
+    # past half the chunk: host 2 asks the SPM to extend ahead, and goes on
+    ovs.qemu_io(vol, "write -P 0x5a 0 100M", fmt="qcow2", cache="none")
+    # the SPM's lvextend is done, its zeroing not yet; host 2 re-reads
+    wait_for(lambda: int(lvs(devs)["thin"]["lv_size"]) == 256 * MiB, "the lvextend")
+    time.sleep(1)
+    # lands past the old end of the LV: only after the zeroing
+    ovs.qemu_io(vol, "write -P 0xa5 100M 100M", fmt="qcow2", cache="none")
+    ovs.qemu_io(vol, "read -P 0x5a 0 100M", "read -P 0xa5 100M 100M", fmt="qcow2",
+                cache="none", readonly=True)
+    avol = os.path.join(a.path, pool, sd, "img", "thin")
+    wait_for(lambda: os.path.exists(avol), "host 1 to see the volume", timeout=5)
+    ovs.qemu_io(avol, "read -P 0x5a 0 100M", "read -P 0xa5 100M 100M", fmt="qcow2",
+                cache="none", readonly=True)
+
+
 # ------------------------------------------------- persistent tasks (journal)
 
 # One step of each multi-step operation, as tests/test_crash.py names them.
