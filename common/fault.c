@@ -66,6 +66,8 @@ static const char *const points[] = {
 	"ring.start",
 	"ring.queue",
 	"ring.fixed",
+	/* the daemon tier's registered buffers for synchronous I/O (the fall-back to pread) */
+	"engine.fixed",
 	NULL,
 };
 

@@ -86,6 +86,7 @@ struct Fs {
 	atomic_ullong n_read;  /* data requests the daemon served */
 	atomic_ullong n_write;
 	atomic_ullong n_async; /* of those, answered at an asynchronous I/O's completion */
+	atomic_ullong n_fixed; /* of those, done synchronously from registered buffers */
 	atomic_ullong n_getxattr; /* GETXATTR requests (the kernel's per-write probe) */
 
 	/* passthrough.c */
@@ -157,6 +158,21 @@ const char *engine_name(Fs *fs);
 ssize_t engine_finish_short(int fd, bool write, char *buf, size_t size, off_t off, ssize_t done);
 /* Set in threads whose requests must be answered before they return (ring.c). */
 extern __thread bool fs_tl_no_engine;
+/*
+ * A large synchronous read or write from this thread's own buffer (base,
+ * base_len: the thread's read buffer, or its request buffer for a WRITE's
+ * payload), through the thread's io_uring with the buffer registered once
+ * (no page pinning per request).  The bytes done (a short transfer
+ * finished), -errno, or -EAGAIN when this path does not apply: small, no
+ * engine, or the ring or the registration unavailable (the caller uses
+ * pread/pwrite).
+ */
+ssize_t engine_fixed_io(Fs *fs, bool write, int fd, void *base, size_t base_len, void *data,
+			size_t size, off_t off);
+/* The thread's request buffer is about to change: its registration goes. */
+void engine_fixed_forget_reqbuf(void);
+/* At thread exit, before the thread's buffers are freed. */
+void engine_thread_exit(void);
 
 /* ring.c: FUSE over io_uring */
 /* Can this process make the io_uring the ring needs?  Asked before INIT takes it. */

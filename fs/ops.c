@@ -838,6 +838,36 @@ int fs_io_fd(Fs *fs, uint64_t fh, bool write, const void *data, size_t size, off
 	return vh_data_fd(f->h, write, data, size, off, fd_off);
 }
 
+/* A large synchronous read into the thread's read buffer, registered
+ * (engine_fixed_io()); -EAGAIN: use vh_pread(). */
+static ssize_t fixed_read(Fs *fs, VolHandle *h, size_t size, off_t off)
+{
+	off_t fd_off;
+	int fd;
+
+	if (!fs->engine || size < 64 * 1024)
+		return -EAGAIN;
+	fd = vh_data_fd(h, false, NULL, size, off, &fd_off);
+	if (fd < 0)
+		return fd == -EAGAIN ? -EAGAIN : fd;
+	return engine_fixed_io(fs, false, fd, readbuf(), FS_MAX_WRITE, readbuf(), size, fd_off);
+}
+
+/* The same for a WRITE whose payload lies in the thread's request buffer. */
+static ssize_t fixed_write(Fs *fs, VolHandle *h, const void *data, size_t size, off_t off)
+{
+	off_t fd_off;
+	int fd;
+
+	if (!fs->engine || size < 64 * 1024 || !fs_tl_reqbase)
+		return -EAGAIN;
+	fd = vh_data_fd(h, true, data, size, off, &fd_off);
+	if (fd < 0)
+		return fd;
+	return engine_fixed_io(fs, true, fd, fs_tl_reqbase, FS_REQ_BUF_SIZE, (void *)data, size,
+			       fd_off);
+}
+
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -861,7 +891,9 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (fd >= 0 && engine_read(fs, req, fd, size, fd_off))
 			return; /* answered at completion */
 	}
-	n = vh_pread(h, readbuf(), size, off);
+	n = fixed_read(fs, h, size, off);
+	if (n == -EAGAIN)
+		n = vh_pread(h, readbuf(), size, off);
 	log_debug(LOG_CLASS_IO, "read %zu at %jd: %zd", size, (intmax_t)off, n);
 	if (n < 0)
 		reply_err(req, (int)n);
@@ -893,7 +925,9 @@ static void fs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
 				return;
 			}
 		}
-		n = vh_pwrite(h, b->mem, size, off);
+		n = fixed_write(fs, h, b->mem, size, off);
+		if (n == -EAGAIN)
+			n = vh_pwrite(h, b->mem, size, off);
 	} else {
 		void *tmp = ov_aligned_alloc(size);
 		struct fuse_bufvec dst = FUSE_BUFVEC_INIT(size);
@@ -1067,5 +1101,6 @@ const struct fuse_lowlevel_ops fs_ops = {
 
 void fs_thread_exit(void)
 {
+	engine_thread_exit();
 	free_readbuf();
 }

@@ -274,8 +274,10 @@ static void *worker_main(void *arg)
 		ssize_t n;
 		struct fuse_buf fbuf = { .size = 0 };
 
-		if (!fs_tl_reqbase)
+		if (!fs_tl_reqbase) {
+			engine_fixed_forget_reqbuf(); /* the engine took the old one */
 			fs_tl_reqbase = engine_buf_get(w->fs);
+		}
 		req = fs_tl_reqbase + OV_DIRECT_ALIGN - WRITE_HEADER_SIZE;
 		n = read(fd, req, FS_REQ_BUF_SIZE - (OV_DIRECT_ALIGN - WRITE_HEADER_SIZE));
 		if (n < 0) {

@@ -406,6 +406,7 @@ char *fs_status_json(Fs *fs)
 	json_object_set_int_member(req, "read", (gint64)atomic_load(&fs->n_read));
 	json_object_set_int_member(req, "write", (gint64)atomic_load(&fs->n_write));
 	json_object_set_int_member(req, "async", (gint64)atomic_load(&fs->n_async));
+	json_object_set_int_member(req, "fixed", (gint64)atomic_load(&fs->n_fixed));
 	json_object_set_int_member(req, "getxattr", (gint64)atomic_load(&fs->n_getxattr));
 	json_object_set_object_member(obj, "requests", json_object_ref(req));
 	json_node_set_object(node, obj);

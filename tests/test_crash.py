@@ -20,9 +20,10 @@ ALL_POINTS = ovs.fault_points()
 # Steps only a block domain takes (an LV grows): test_block.py kills the
 # daemon and fails the step there.
 BLOCK_POINTS = [p for p in ALL_POINTS if p.startswith("extend.")]
-# ring.*: the request transport's set-up, no domain step: test_io.py.
+# ring.*, engine.*: the data path's set-up, no domain step: test_io.py.
 DAEMON_POINTS = [p for p in ALL_POINTS
-                 if not p.startswith(("domain_create.", "ring.")) and p not in BLOCK_POINTS]
+                 if not p.startswith(("domain_create.", "ring.", "engine."))
+                 and p not in BLOCK_POINTS]
 
 
 class HalfDone(AssertionError):

@@ -384,6 +384,31 @@ def test_daemon_engines(domain, make_tree, engine):
     assert t.mount.status()["requests"]["write"] > 0
 
 
+@pytest.mark.parametrize("fault", [None, "engine.fixed"], ids=["registered", "refused"])
+def test_sync_io_from_registered_buffers(domain, make_tree, fault):
+    """Through /dev/fuse, a worker that does a large read or write itself
+    (QD1) does it from its own buffers, registered with its own io_uring
+    (no page pinning per request); where that is refused (RLIMIT_MEMLOCK,
+    an old kernel), pread/pwrite.  The bytes are right either way."""
+    env = {"OVSTORE_TEST_FAULT": f"{fault}:EPERM"} if fault else None
+    t = make_tree([domain], opts=["passthrough=off", "uring=off"], env=env)
+    assert t.mount.status()["transport"] == "dev"
+    check_daemon_io(t)
+    v = t.raw("img", "big", size=16 * MiB)
+    # QD1 (qemu-io's write/read wait for each request): 1 MiB and 192 KiB
+    # requests, each done by the worker that got it
+    qemu_io(v, "write -P 0x61 0 4M", "write -P 0x62 4M 192k", cache="none")
+    qemu_io(v, "read -P 0x61 0 4M", "read -P 0x62 4M 192k", cache="none", readonly=True)
+    with open(t.backing("img", "big"), "rb") as f:
+        assert f.read(4 * MiB) == b"\x61" * 4 * MiB
+        assert f.read(192 * 1024) == b"\x62" * 192 * 1024
+    fixed = t.mount.status()["requests"]["fixed"]
+    if fault:
+        assert fixed == 0
+    else:
+        assert fixed >= 8, t.mount.status()["requests"]
+
+
 @pytest.fixture
 def uring_knob():
     old = ovs.set_uring_knob(True)
