@@ -1314,9 +1314,15 @@ static int block_lease_remove(Domain *d, const char *img, const char *vol)
 	return 0; /* the area belongs to the slot, rewritten by its next volume */
 }
 
+/*
+ * O_DIRECT both ways, as the volume records: other hosts write and read the
+ * journal too (an SPM before this one; every host reads it when it maps an
+ * LV), so this host's page cache of the PV must never answer a read.
+ * Callers' buffers are aligned (ov_aligned_alloc).
+ */
 static int block_journal_read(Domain *d, unsigned slot, void *buf)
 {
-	ssize_t n = blk_lvio_pread(d->bd->io, d->bd->md_map, false, buf, MD_JOURNAL_RECORD_SIZE,
+	ssize_t n = blk_lvio_pread(d->bd->io, d->bd->md_map, true, buf, MD_JOURNAL_RECORD_SIZE,
 				   BLOCK_JOURNAL_OFFSET + (uint64_t)slot * MD_JOURNAL_RECORD_SIZE);
 
 	return n < 0 ? (int)n : 0;
@@ -1324,7 +1330,7 @@ static int block_journal_read(Domain *d, unsigned slot, void *buf)
 
 static int block_journal_write(Domain *d, unsigned slot, const void *buf)
 {
-	ssize_t n = blk_lvio_pwrite(d->bd->io, d->bd->md_map, false, buf, MD_JOURNAL_RECORD_SIZE,
+	ssize_t n = blk_lvio_pwrite(d->bd->io, d->bd->md_map, true, buf, MD_JOURNAL_RECORD_SIZE,
 				    BLOCK_JOURNAL_OFFSET + (uint64_t)slot * MD_JOURNAL_RECORD_SIZE);
 
 	if (n < 0)
