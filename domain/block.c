@@ -1320,9 +1320,10 @@ static int block_lease_remove(Domain *d, const char *img, const char *vol)
  * LV), so this host's page cache of the PV must never answer a read.
  * Callers' buffers are aligned (ov_aligned_alloc).
  */
-static int block_journal_read(Domain *d, unsigned slot, void *buf)
+static int block_journal_read(Domain *d, unsigned slot, unsigned count, void *buf)
 {
-	ssize_t n = blk_lvio_pread(d->bd->io, d->bd->md_map, true, buf, MD_JOURNAL_RECORD_SIZE,
+	ssize_t n = blk_lvio_pread(d->bd->io, d->bd->md_map, true, buf,
+				   (size_t)count * MD_JOURNAL_RECORD_SIZE,
 				   BLOCK_JOURNAL_OFFSET + (uint64_t)slot * MD_JOURNAL_RECORD_SIZE);
 
 	return n < 0 ? (int)n : 0;

@@ -495,18 +495,18 @@ static int file_lease_remove(Domain *d, const char *img, const char *vol)
 	return 0;
 }
 
-static int file_journal_read(Domain *d, unsigned slot, void *buf)
+static int file_journal_read(Domain *d, unsigned slot, unsigned count, void *buf)
 {
+	size_t len = (size_t)count * MD_JOURNAL_RECORD_SIZE;
 	ssize_t n;
 
 	if (d->journal_fd < 0)
 		return -ENOENT;
-	n = pread(d->journal_fd, buf, MD_JOURNAL_RECORD_SIZE,
-		  (off_t)slot * MD_JOURNAL_RECORD_SIZE);
+	n = pread(d->journal_fd, buf, len, (off_t)slot * MD_JOURNAL_RECORD_SIZE);
 	if (n < 0)
 		return ov_errno();
-	if (n < MD_JOURNAL_RECORD_SIZE)
-		memset((char *)buf + n, 0, MD_JOURNAL_RECORD_SIZE - (size_t)n);
+	if ((size_t)n < len)
+		memset((char *)buf + n, 0, len - (size_t)n); /* past the end: empty slots */
 	return 0;
 }
 

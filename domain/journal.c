@@ -215,23 +215,40 @@ static int replay_one(Domain *d, const MdJournalRecord *rec)
 	}
 }
 
+/*
+ * Every slot in one read (slot i at i * MD_JOURNAL_RECORD_SIZE): a journal
+ * on a LUN costs one round trip, not 64, and replay works on what the slots
+ * held when it started.  -ENOENT: the domain has no journal.
+ */
+static int read_all(Domain *d, void **ret)
+{
+	void *buf = ov_aligned_alloc((size_t)MD_JOURNAL_SLOTS * MD_JOURNAL_RECORD_SIZE);
+	int r = d->ops->journal_read(d, 0, MD_JOURNAL_SLOTS, buf);
+
+	if (r < 0) {
+		ov_aligned_free(buf);
+		return r;
+	}
+	*ret = buf;
+	return 0;
+}
+
+static const void *slot_of(const void *all, unsigned slot)
+{
+	return (const char *)all + (size_t)slot * MD_JOURNAL_RECORD_SIZE;
+}
+
 int jrnl_replay(Domain *d)
 {
-	void *buf = ov_aligned_alloc(MD_JOURNAL_RECORD_SIZE);
-	int ret = 0;
+	void *all = NULL;
+	int r = read_all(d, &all);
 
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
 	for (unsigned slot = 0; slot < MD_JOURNAL_SLOTS; slot++) {
 		MdJournalRecord rec = { 0 };
-		int r;
 
-		r = d->ops->journal_read(d, slot, buf);
-		if (r == -ENOENT)
-			break;
-		if (r < 0) {
-			ret = r;
-			break;
-		}
-		r = md_journal_decode(buf, MD_JOURNAL_RECORD_SIZE, &rec);
+		r = md_journal_decode(slot_of(all, slot), MD_JOURNAL_RECORD_SIZE, &rec);
 		if (r == -ENODATA)
 			continue;
 		if (r < 0) {
@@ -255,32 +272,27 @@ int jrnl_replay(Domain *d)
 		d->jrnl_used |= 1ull << slot;
 		jrnl_end(d, (int)slot);
 	}
-	ov_aligned_free(buf);
-	return ret;
+	ov_aligned_free(all);
+	return 0;
 }
 
 int jrnl_pending_extends(Domain *d, GHashTable **ret)
 {
 	g_autoptr(GHashTable) pending = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 							      g_free);
-	void *buf = ov_aligned_alloc(MD_JOURNAL_RECORD_SIZE);
-	int r = 0;
+	void *all = NULL;
+	int r = read_all(d, &all);
 
-	for (unsigned slot = 0; slot < MD_JOURNAL_SLOTS; slot++) {
+	if (r < 0 && r != -ENOENT)
+		return r;
+	for (unsigned slot = 0; all && slot < MD_JOURNAL_SLOTS; slot++) {
 		MdJournalRecord rec = { 0 };
 		const char *vol, *old;
 		uint64_t old_size;
 
-		r = d->ops->journal_read(d, slot, buf);
-		if (r == -ENOENT) {
-			r = 0;
-			break;
-		}
-		if (r < 0)
-			break;
 		/* empty, or torn or corrupt: a record the SPM is writing or
 		 * clearing; its lvextend has not run yet, or its zeroing is done */
-		if (md_journal_decode(buf, MD_JOURNAL_RECORD_SIZE, &rec) < 0)
+		if (md_journal_decode(slot_of(all, slot), MD_JOURNAL_RECORD_SIZE, &rec) < 0)
 			continue;
 		vol = md_kv_get(rec.args, "volume");
 		old = md_kv_get(rec.args, "old_size");
@@ -296,9 +308,7 @@ int jrnl_pending_extends(Domain *d, GHashTable **ret)
 		}
 		md_journal_record_release(&rec);
 	}
-	ov_aligned_free(buf);
-	if (r < 0)
-		return r;
+	ov_aligned_free(all);
 	*ret = g_steal_pointer(&pending);
 	return 0;
 }

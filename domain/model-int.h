@@ -197,7 +197,9 @@ struct DomainBackend {
 	 * (img and vol only for DOM_LEASE_VOLUME). */
 	int (*lease_area)(Domain *d, DomLeaseArea area, const char *img, const char *vol,
 			  char **ret_path, uint64_t *ret_offset);
-	int (*journal_read)(Domain *d, unsigned slot, void *buf);
+	/* n records from slot on, in one read (MD_JOURNAL_RECORD_SIZE each);
+	 * -ENOENT: the domain has no journal */
+	int (*journal_read)(Domain *d, unsigned slot, unsigned n, void *buf);
 	int (*journal_write)(Domain *d, unsigned slot, const void *buf);
 	int (*statfs)(Domain *d, struct statvfs *ret);
 	/* Replaces the domain metadata (and the pool keys on a master). */
