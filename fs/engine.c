@@ -116,7 +116,6 @@ static void op_free(Fs *fs, Op *op)
 typedef struct FixedRing {
 	struct io_uring ring;
 	const void *reg[2]; /* slot 0: the read buffer, 1: the request buffer */
-	size_t reg_len[2];
 } FixedRing;
 
 static __thread FixedRing *tl_fixed;
@@ -165,7 +164,7 @@ static FixedRing *fixed_ring(unsigned slot, void *base, size_t base_len)
 		}
 		tl_fixed = f;
 	}
-	if (f->reg[slot] != base || f->reg_len[slot] != base_len) {
+	if (f->reg[slot] != base) { /* each slot's buffers are of one size */
 		struct iovec iov = { .iov_base = base, .iov_len = base_len };
 
 		r = io_uring_register_buffers_update_tag(&f->ring, slot, &iov, NULL, 1);
@@ -178,9 +177,13 @@ static FixedRing *fixed_ring(unsigned slot, void *base, size_t base_len)
 			return NULL;
 		}
 		f->reg[slot] = base;
-		f->reg_len[slot] = base_len;
 	}
 	return f;
+}
+
+bool engine_fixed_wants(Fs *fs, size_t size)
+{
+	return fs->engine && size >= FIXED_MIN_SIZE && !tl_fixed_failed;
 }
 
 ssize_t engine_fixed_io(Fs *fs, bool write, int fd, void *base, size_t base_len, void *data,
@@ -193,7 +196,7 @@ ssize_t engine_fixed_io(Fs *fs, bool write, int fd, void *base, size_t base_len,
 	ssize_t n;
 	int r;
 
-	if (!fs->engine || size < FIXED_MIN_SIZE || (char *)data < (char *)base ||
+	if (!engine_fixed_wants(fs, size) || (char *)data < (char *)base ||
 	    (char *)data + size > (char *)base + base_len ||
 	    !(f = fixed_ring(slot, base, base_len)))
 		return -EAGAIN;

@@ -169,6 +169,8 @@ extern __thread bool fs_tl_no_engine;
  */
 ssize_t engine_fixed_io(Fs *fs, bool write, int fd, void *base, size_t base_len, void *data,
 			size_t size, off_t off);
+/* Whether engine_fixed_io() would take a transfer of size from this thread. */
+bool engine_fixed_wants(Fs *fs, size_t size);
 /* The thread's request buffer is about to change: its registration goes. */
 void engine_fixed_forget_reqbuf(void);
 /* At thread exit, before the thread's buffers are freed. */

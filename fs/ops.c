@@ -838,60 +838,33 @@ int fs_io_fd(Fs *fs, uint64_t fh, bool write, const void *data, size_t size, off
 	return vh_data_fd(f->h, write, data, size, off, fd_off);
 }
 
-/* A large synchronous read into the thread's read buffer, registered
- * (engine_fixed_io()); -EAGAIN: use vh_pread(). */
-static ssize_t fixed_read(Fs *fs, VolHandle *h, size_t size, off_t off)
-{
-	off_t fd_off;
-	int fd;
-
-	if (!fs->engine || size < 64 * 1024)
-		return -EAGAIN;
-	fd = vh_data_fd(h, false, NULL, size, off, &fd_off);
-	if (fd < 0)
-		return fd == -EAGAIN ? -EAGAIN : fd;
-	return engine_fixed_io(fs, false, fd, readbuf(), FS_MAX_WRITE, readbuf(), size, fd_off);
-}
-
-/* The same for a WRITE whose payload lies in the thread's request buffer. */
-static ssize_t fixed_write(Fs *fs, VolHandle *h, const void *data, size_t size, off_t off)
-{
-	off_t fd_off;
-	int fd;
-
-	if (!fs->engine || size < 64 * 1024 || !fs_tl_reqbase)
-		return -EAGAIN;
-	fd = vh_data_fd(h, true, data, size, off, &fd_off);
-	if (fd < 0)
-		return fd;
-	return engine_fixed_io(fs, true, fd, fs_tl_reqbase, FS_REQ_BUF_SIZE, (void *)data, size,
-			       fd_off);
-}
-
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	Fs *fs = FS(req);
 	VolHandle *h = HANDLE_OF(fi);
+	off_t fd_off = 0;
+	int fd = -EAGAIN;
 	ssize_t n;
 
 	(void)ino;
 	atomic_fetch_add_explicit(&fs->n_read, 1, memory_order_relaxed);
 	size = MIN(size, (size_t)FS_MAX_WRITE);
-	if (engine_would_queue(fs)) {
-		off_t fd_off;
-		int fd = vh_data_fd(h, false, NULL, size, off, &fd_off);
-
+	/* The fd, asked once: for the engine's queue, or for this thread's
+	 * registered buffer; -EAGAIN: no single fd for it (e.g. across a block
+	 * volume's extents, or past its end), vh_pread() below. */
+	if (engine_would_queue(fs) || engine_fixed_wants(fs, size)) {
+		fd = vh_data_fd(h, false, NULL, size, off, &fd_off);
 		if (fd < 0 && fd != -EAGAIN) {
 			reply_err(req, fd);
 			return;
 		}
-		/* -EAGAIN: no single fd for it (e.g. across a block volume's
-		 * extents, or past its end), the synchronous path below */
 		if (fd >= 0 && engine_read(fs, req, fd, size, fd_off))
 			return; /* answered at completion */
 	}
-	n = fixed_read(fs, h, size, off);
+	n = fd >= 0 ? engine_fixed_io(fs, false, fd, readbuf(), FS_MAX_WRITE, readbuf(), size,
+				      fd_off)
+		    : -EAGAIN;
 	if (n == -EAGAIN)
 		n = vh_pread(h, readbuf(), size, off);
 	log_debug(LOG_CLASS_IO, "read %zu at %jd: %zd", size, (intmax_t)off, n);
@@ -913,19 +886,24 @@ static void fs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
 	(void)ino;
 	atomic_fetch_add_explicit(&fs->n_write, 1, memory_order_relaxed);
 	if (bufv->count == 1 && !(b->flags & FUSE_BUF_IS_FD) && bufv->off == 0) {
-		/* session.c placed the payload on an aligned address: write it as is. */
-		if (engine_would_queue(fs)) {
-			off_t fd_off;
-			int fd = vh_data_fd(h, true, b->mem, size, off, &fd_off);
+		/* session.c placed the payload on an aligned address: write it as
+		 * is, queued, from the registered request buffer, or by vh_pwrite()
+		 * (-EAGAIN from vh_data_fd: e.g. a qcow2 header write it checks) */
+		off_t fd_off = 0;
+		int fd = -EAGAIN;
 
-			if (fd >= 0 && engine_write(fs, req, fd, b->mem, size, fd_off))
-				return; /* answered at completion */
+		if (engine_would_queue(fs) || engine_fixed_wants(fs, size)) {
+			fd = vh_data_fd(h, true, b->mem, size, off, &fd_off);
 			if (fd < 0 && fd != -EAGAIN) {
 				reply_err(req, fd);
 				return;
 			}
+			if (fd >= 0 && engine_write(fs, req, fd, b->mem, size, fd_off))
+				return; /* answered at completion */
 		}
-		n = fixed_write(fs, h, b->mem, size, off);
+		n = fd >= 0 && fs_tl_reqbase ? engine_fixed_io(fs, true, fd, fs_tl_reqbase,
+							       FS_REQ_BUF_SIZE, b->mem, size, fd_off)
+					     : -EAGAIN;
 		if (n == -EAGAIN)
 			n = vh_pwrite(h, b->mem, size, off);
 	} else {
