@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <glib.h>
@@ -117,6 +118,22 @@ void *ov_aligned_alloc(size_t size)
 
 	if (posix_memalign(&p, OV_DIRECT_ALIGN, size ? size : OV_DIRECT_ALIGN) != 0)
 		g_error("out of memory allocating %zu aligned bytes", size);
+	return p;
+}
+
+#define OV_HUGE_SIZE (2u * 1024 * 1024)
+
+void *ov_huge_alloc(size_t size)
+{
+	size_t len = (size + OV_HUGE_SIZE - 1) / OV_HUGE_SIZE * OV_HUGE_SIZE;
+	void *p = NULL;
+
+	if (len == 0)
+		len = OV_HUGE_SIZE;
+	if (posix_memalign(&p, OV_HUGE_SIZE, len) != 0)
+		g_error("out of memory allocating %zu aligned bytes", len);
+	/* advice only: with THP off (or "never") the buffer keeps small pages */
+	(void)madvise(p, len, MADV_HUGEPAGE);
 	return p;
 }
 

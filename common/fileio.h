@@ -29,3 +29,10 @@ int file_create_sized(int dirfd, const char *name, off_t size, mode_t mode);
 #define OV_DIRECT_ALIGN 4096
 void *ov_aligned_alloc(size_t size);
 void ov_aligned_free(void *p);
+/*
+ * A data buffer of the FUSE path (1 MiB requests): 2 MiB-aligned and offered to
+ * transparent huge pages, so that the kernel's copy to and from /dev/fuse and
+ * an O_DIRECT bio walk one physically contiguous folio rather than 256 pages.
+ * Falls back to small pages by itself; freed with ov_aligned_free().
+ */
+void *ov_huge_alloc(size_t size);

@@ -87,7 +87,7 @@ void *engine_buf_get(Fs *fs)
 			b = g_ptr_array_steal_index_fast(e->pool, e->pool->len - 1);
 		g_mutex_unlock(&e->pool_lock);
 	}
-	return b ? b : ov_aligned_alloc(FS_REQ_BUF_SIZE);
+	return b ? b : ov_huge_alloc(FS_REQ_BUF_SIZE);
 }
 
 void engine_buf_put(Fs *fs, void *buf)

@@ -37,7 +37,7 @@ static void free_readbuf(void)
 static void *readbuf(void)
 {
 	if (!tl_readbuf)
-		tl_readbuf = ov_aligned_alloc(FS_MAX_WRITE);
+		tl_readbuf = ov_huge_alloc(FS_MAX_WRITE);
 	return tl_readbuf;
 }
 
