@@ -892,7 +892,10 @@ static void fs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
 		off_t fd_off = 0;
 		int fd = -EAGAIN;
 
-		if (engine_would_queue(fs) || engine_fixed_wants(fs, size)) {
+		/* both the queue and the registered buffer need this thread's
+		 * request buffer; without one (a FUSE-over-io_uring worker)
+		 * vh_pwrite() alone looks the extent up */
+		if (fs_tl_reqbase && (engine_would_queue(fs) || engine_fixed_wants(fs, size))) {
 			fd = vh_data_fd(h, true, b->mem, size, off, &fd_off);
 			if (fd < 0 && fd != -EAGAIN) {
 				reply_err(req, fd);
