@@ -904,9 +904,10 @@ static void fs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
 			if (fd >= 0 && engine_write(fs, req, fd, b->mem, size, fd_off))
 				return; /* answered at completion */
 		}
-		n = fd >= 0 && fs_tl_reqbase ? engine_fixed_io(fs, true, fd, fs_tl_reqbase,
-							       FS_REQ_BUF_SIZE, b->mem, size, fd_off)
-					     : -EAGAIN;
+		/* fd >= 0 only with a request buffer (tested above) */
+		n = fd >= 0 ? engine_fixed_io(fs, true, fd, fs_tl_reqbase, FS_REQ_BUF_SIZE, b->mem,
+					      size, fd_off)
+			    : -EAGAIN;
 		if (n == -EAGAIN)
 			n = vh_pwrite(h, b->mem, size, off);
 	} else {
